@@ -496,7 +496,7 @@ func TestMiscHostCalls(t *testing.T) {
 		"done-not-pending": st(abi.StatusNotFound), "effective-bogus": st(abi.StatusBadArgument),
 		"continue-downstream": st(abi.StatusUnimplemented), "continue-bogus": st(abi.StatusBadArgument),
 		"status-outside-callout": st(abi.StatusNotFound),
-		"vm-config": "ok", "vm-config-value": "vmconf", "plugin-config": "",
+		"vm-config":              "ok", "vm-config-value": "vmconf", "plugin-config": "",
 		"body-in-headers": errNotFound, "tick-set": "ok",
 		"buffer-status-bad": st(abi.StatusBadArgument), "map-bad": st(abi.StatusBadArgument),
 		"bad-ret-pointer": st(abi.StatusInvalidMemoryAccess), "downstream-data": errNotFound,

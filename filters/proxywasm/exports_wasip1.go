@@ -29,7 +29,7 @@ var (
 	roots                     = map[uint32]*rootState{}
 	https                     = map[uint32]httpState{}
 	tcps                      = map[uint32]tcpState{}
-	active    uint32 // the context the current callback (or SetEffectiveContext) is for
+	active    uint32          // the context the current callback (or SetEffectiveContext) is for
 )
 
 type httpState struct {
