@@ -81,7 +81,8 @@ var Services = []string{"productpage", "details", "reviews", "ratings"}
 
 // NewHandler builds the HTTP handler of the service cfg names. It fails, naming
 // the field or variable, when the configuration is not one the original would
-// run with.
+// run with. A handler that keeps upstream connections alive (reviews, and
+// productpage with PoolUpstreams) also implements io.Closer to release them.
 func NewHandler(cfg Config) (http.Handler, error) {
 	env := envReader{get: cfg.Getenv}
 	switch cfg.Service {

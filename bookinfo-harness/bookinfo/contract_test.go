@@ -135,7 +135,7 @@ func TestContract(t *testing.T) {
 		{name: "product trailing slash", srv: v3.productpage, path: "/api/v1/products/0/", status: 404},
 		{name: "page v3", srv: v3.productpage, path: "/productpage", status: 200, ctype: htmlType,
 			contains: []string{"<title>Simple Bookstore App</title>", "The Comedy of Errors", "Book Details", "PublisherA", "123-1234567890",
-				"Book Reviews", "Reviewer1", "Reviewer2", `fill="red"`, "5/5", "4/5", "Reviews served by: reviews-v3"}},
+				"Book Reviews", "Reviewer1", "Reviewer2", `style="color: red"`, "5/5", "4/5", "Reviews served by: reviews-v3"}},
 		{name: "page v1", srv: v1.productpage, path: "/productpage", status: 200, ctype: htmlType,
 			contains: []string{"Book Details", "Book Reviews", "Reviewer1", "Reviewer2", "Reviews served by: reviews-v1"}},
 		{name: "index", srv: v3.productpage, path: "/", status: 200, ctype: htmlType, contains: []string{`href="productpage"`}},

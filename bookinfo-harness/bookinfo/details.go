@@ -18,9 +18,9 @@ type details struct{}
 func newDetails() *details { return &details{} }
 
 const (
-	detailsHealth  = `{"status":"Details is healthy"}`
-	detailsBadID   = `{"error":"please provide numeric product id"}`
-	detailsTailFmt = `,"author":"William Shakespeare","year":1595,"type":"paperback","pages":200,"publisher":"PublisherA","language":"English","ISBN-10":"1234567890","ISBN-13":"123-1234567890"}`
+	detailsHealth = `{"status":"Details is healthy"}`
+	detailsBadID  = `{"error":"please provide numeric product id"}`
+	detailsTail   = `,"author":"William Shakespeare","year":1595,"type":"paperback","pages":200,"publisher":"PublisherA","language":"English","ISBN-10":"1234567890","ISBN-13":"123-1234567890"}`
 )
 
 // bodyPool recycles response buffers of the JSON services.
@@ -43,13 +43,7 @@ func (d *details) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeBody(w, http.StatusBadRequest, jsonType, detailsBadID)
 			return
 		}
-		bp := bodyPool.Get().(*[]byte)
-		b := append((*bp)[:0], `{"id":`...)
-		b = append(b, id...)
-		b = append(b, detailsTailFmt...)
-		writeBytes(w, http.StatusOK, jsonType, b)
-		*bp = b
-		bodyPool.Put(bp)
+		writeJoined(w, http.StatusOK, jsonType, `{"id":`, id, detailsTail)
 	default:
 		writeBody(w, http.StatusNotFound, htmlType,
 			"<!DOCTYPE html>\n<html><head><title>Not Found</title></head><body><h1>Not Found</h1><p>`"+
@@ -115,4 +109,17 @@ func writeBytes(w http.ResponseWriter, status int, ctype string, body []byte) {
 	setHead(w, ctype, len(body))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// writeJoined sends the concatenation of parts as one body, built in a pooled
+// buffer.
+func writeJoined(w http.ResponseWriter, status int, ctype string, parts ...string) {
+	bp := bodyPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	writeBytes(w, status, ctype, b)
+	*bp = b
+	bodyPool.Put(bp)
 }

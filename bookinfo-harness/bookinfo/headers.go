@@ -26,35 +26,39 @@ func names(wire ...string) []hname {
 	return out
 }
 
-// productpagePropagated are the headers productpage copies from its request to
-// every upstream call. B3 headers are handled by b3Context (only valid ones are
-// re-injected) and end-user comes from the session, not from the request.
-var productpagePropagated = names(
-	"x-request-id",
-	"x-ot-span-context",
-	"x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-sampling-priority",
-	"traceparent", "tracestate",
-	"x-cloud-trace-context",
-	"grpc-trace-bin",
-	"sw8",
-	"user-agent",
-	"cookie", "authorization", "jwt",
+// traceHeaders are the tracing headers every Bookinfo service copies from its
+// request to the requests it makes, and sessionHeaders the client's own
+// context, in the originals' order.
+var (
+	traceHeaders = []string{
+		"x-request-id",
+		"x-ot-span-context",
+		"x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-sampling-priority",
+		"traceparent", "tracestate",
+		"x-cloud-trace-context",
+		"grpc-trace-bin",
+	}
+	sessionHeaders = []string{"user-agent", "cookie", "authorization", "jwt"}
 )
 
+// productpagePropagated are the headers productpage copies to every upstream
+// call. B3 headers are handled by b3Context (only valid ones are re-injected)
+// and end-user comes from the session, not from the request.
+var productpagePropagated = names(concat(traceHeaders, []string{"sw8"}, sessionHeaders)...)
+
 // reviewsPropagated are the headers reviews copies to its ratings call: the
-// same list plus every x-b3-* header verbatim and end-user.
-var reviewsPropagated = names(
-	"x-request-id",
-	"x-ot-span-context",
-	"x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-sampling-priority",
-	"traceparent", "tracestate",
-	"x-cloud-trace-context",
-	"grpc-trace-bin",
-	"x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags",
-	"sw8",
-	"end-user", "user-agent",
-	"cookie", "authorization", "jwt",
-)
+// same plus every x-b3-* header verbatim and end-user.
+var reviewsPropagated = names(concat(traceHeaders,
+	[]string{"x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "sw8", "end-user"},
+	sessionHeaders)...)
+
+func concat(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
 
 // inHeaders is a request's headers with a note of whether any name is stored
 // in a non-canonical case, so lookups can match names case-insensitively

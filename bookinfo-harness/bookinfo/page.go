@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nicrt/nicrt/bookinfo-harness/bookinfo/internal/jsontree"
@@ -31,7 +32,7 @@ type pageData struct {
 	Title        string
 	Description  template.HTML
 	DetailsOK    bool
-	Details      []detailRow
+	Details      detailsView
 	DetailsError string
 	ReviewsOK    bool
 	Reviews      []reviewView
@@ -40,7 +41,6 @@ type pageData struct {
 	ClusterName  string
 	Calls        []upstreamCall
 
-	detailsArr [len(detailFields)]detailRow
 	reviewsArr [4]reviewView
 	callsArr   [2]upstreamCall
 }
@@ -48,58 +48,87 @@ type pageData struct {
 // upstreamCall describes one upstream lookup of a page, for the page's
 // "How this page was built" table.
 type upstreamCall struct {
-	N          int
-	Service    string
-	Addr, Path string
-	Status     int
-	StatusText string
-	Attempts   int
+	Service  string
+	Request  string // "GET http://details:9080/details/0"
+	OK       bool
+	Answer   string // "200 OK"
+	Attempts int
 }
 
-type detailRow struct{ Label, Value string }
+// answerTexts are "<code> <reason>" for every status, so a page does not
+// format them per request.
+var answerTexts = func() (t [600]string) {
+	for code := range t {
+		t[code] = strconv.Itoa(code) + " " + http.StatusText(code)
+	}
+	return t
+}()
+
+func answerText(status int) string {
+	if status >= 0 && status < len(answerTexts) {
+		return answerTexts[status]
+	}
+	return strconv.Itoa(status)
+}
+
+// detailsView is the details table: each field as Python would print it, ""
+// when details did not send it.
+type detailsView struct {
+	Author, Year, Type, Pages, Publisher, Language, ISBN10, ISBN13 string
+}
 
 type reviewView struct {
 	Text, Reviewer string
 	Color          string
-	Stars          []bool // one entry per star drawn, true when full; nil: no stars
+	StarsHTML      template.HTML // the drawn stars; "" for none
 	Score          int
 	RatingError    string
 }
 
 var pagePool = sync.Pool{New: func() any { return new(pageData) }}
 
-// detailFields are the details shown, in order, with their labels.
-var detailFields = [...]struct{ key, label string }{
-	{"author", "Author"}, {"year", "Year"}, {"type", "Type"}, {"pages", "Pages"},
-	{"publisher", "Publisher"}, {"language", "Language"}, {"ISBN-10", "ISBN-10"}, {"ISBN-13", "ISBN-13"},
+// detailFields maps a details key to its place in the table.
+var detailFields = map[string]func(*detailsView) *string{
+	"author":    func(d *detailsView) *string { return &d.Author },
+	"year":      func(d *detailsView) *string { return &d.Year },
+	"type":      func(d *detailsView) *string { return &d.Type },
+	"pages":     func(d *detailsView) *string { return &d.Pages },
+	"publisher": func(d *detailsView) *string { return &d.Publisher },
+	"language":  func(d *detailsView) *string { return &d.Language },
+	"ISBN-10":   func(d *detailsView) *string { return &d.ISBN10 },
+	"ISBN-13":   func(d *detailsView) *string { return &d.ISBN13 },
 }
 
-// starRows[n] draws n full stars and 5-n empty ones; shared and never written.
-var starRows = func() (rows [6][]bool) {
-	for n := range rows {
-		rows[n] = make([]bool, 5)
+// starsHTML[n] is the markup of n full and 5-n empty stars, rendered once
+// from the template's "stars" block: the page picks one instead of looping,
+// since the stars' color is set once on their container.
+var starsHTML = func() (out [6]template.HTML) {
+	for n := range out {
+		row := make([]bool, 5)
 		for i := range n {
-			rows[n][i] = true
+			row[i] = true
 		}
+		var b strings.Builder
+		if err := pageTemplate.ExecuteTemplate(&b, "stars", row); err != nil {
+			panic("bookinfo: the stars template does not render: " + err.Error())
+		}
+		out[n] = template.HTML(b.String())
 	}
-	return rows
+	return out
 }()
 
 // fill sets the page from productpage's upstream answers. details and reviews
 // are Missing when their call failed.
 func (p *pageData) fill(user string, details, reviews jsontree.Value, calls ...upstreamCall) {
 	*p = pageData{User: user, Title: productTitle, Description: template.HTML(productDesc)}
-	p.Calls = p.callsArr[:0]
-	for i, c := range calls {
-		c.N, c.StatusText = i+1, http.StatusText(c.Status)
-		p.Calls = append(p.Calls, c)
-	}
+	p.Calls = append(p.callsArr[:0], calls...)
 	if details.Kind() == jsontree.Object {
 		p.DetailsOK = true
-		p.Details = p.detailsArr[:0]
-		for _, f := range detailFields {
-			if v := details.Get(f.key); v.Exists() {
-				p.Details = append(p.Details, detailRow{f.label, pythonStr(v)})
+		for c := details.First(); c.Exists(); c = c.Next() {
+			if field, ok := detailFields[c.Key()]; ok {
+				if dst := field(&p.Details); *dst == "" { // the first of duplicate keys, like Get
+					*dst = pythonStr(c)
+				}
 			}
 		}
 	} else {
@@ -122,11 +151,11 @@ func (p *pageData) fill(user string, details, reviews jsontree.Value, calls ...u
 			n, _ := strconv.ParseFloat(stars.Text(), 64)
 			score := int(min(max(n, 0), 5))
 			if n != 0 { // the original draws stars only for a truthy count
-				view.Stars, view.Score = starRows[score], score
+				view.StarsHTML, view.Score = starsHTML[score], score
 				view.Color = pythonStr(rating.Get("color"))
 			}
 		}
-		if view.Stars == nil {
+		if view.StarsHTML == "" {
 			if e := rating.Get("error"); e.Exists() {
 				view.RatingError = pythonStr(e)
 			}

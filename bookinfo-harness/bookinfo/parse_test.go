@@ -309,7 +309,7 @@ func FuzzPage(f *testing.F) {
 			return
 		}
 		var p pageData
-		p.fill("jason", dt.Root(), rt.Root(), upstreamCall{Service: "details", Status: 200}, upstreamCall{Service: "reviews", Status: 503})
+		p.fill("jason", dt.Root(), rt.Root(), upstreamCall{Service: "details", OK: true, Answer: "200 OK"}, upstreamCall{Service: "reviews", Answer: "503 Service Unavailable"})
 		var out strings.Builder
 		if err := pageTemplate.Execute(&out, &p); err != nil {
 			t.Fatalf("render: %v", err)

@@ -26,6 +26,8 @@ type productpage struct {
 	results                   *resultCounter
 	trees                     sync.Pool
 	index                     string
+	// The page's requests as its "How this page was built" table shows them.
+	detailsRequest, reviewsRequest string
 }
 
 // The error bodies productpage's API answers with when an upstream fails, in
@@ -67,6 +69,8 @@ func newProductpage(cfg Config, env envReader) (*productpage, error) {
 	p.client = newUpstreamClient(dialerOf(cfg), cfg.PoolUpstreams)
 	p.trees.New = func() any { return new(jsontree.Tree) }
 	p.index = indexPage(p)
+	p.detailsRequest = "GET http://" + p.details + detailsPath
+	p.reviewsRequest = "GET http://" + p.reviews + reviewsPath
 	return p, nil
 }
 
@@ -231,8 +235,8 @@ func (p *productpage) servePage(w http.ResponseWriter, r *http.Request) {
 
 	data := pagePool.Get().(*pageData)
 	data.fill(user, details, reviews,
-		upstreamCall{Service: "details", Addr: p.details, Path: detailsPath, Status: dstatus, Attempts: dtries},
-		upstreamCall{Service: "reviews", Addr: p.reviews, Path: reviewsPath, Status: rstatus, Attempts: rtries})
+		upstreamCall{Service: "details", Request: p.detailsRequest, OK: dstatus == 200, Answer: answerText(dstatus), Attempts: dtries},
+		upstreamCall{Service: "reviews", Request: p.reviewsRequest, OK: rstatus == 200, Answer: answerText(rstatus), Attempts: rtries})
 	out := getBuffer()
 	err := pageTemplate.Execute(out, data)
 	*data = pageData{}

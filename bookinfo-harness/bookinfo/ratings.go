@@ -171,13 +171,7 @@ func (rt *ratings) get(w http.ResponseWriter, r *http.Request, key string) {
 		writeBytes(w, http.StatusOK, jsonType, stored)
 		return
 	}
-	bp := bodyPool.Get().(*[]byte)
-	b := append((*bp)[:0], `{"id":`...)
-	b = append(b, key...)
-	b = append(b, ratingsDefault...)
-	writeBytes(w, http.StatusOK, jsonType, b)
-	*bp = b
-	bodyPool.Put(bp)
+	writeJoined(w, http.StatusOK, jsonType, `{"id":`, key, ratingsDefault)
 }
 
 // post stores a product's ratings, any JSON value, and answers with what a

@@ -110,15 +110,7 @@ func (c *upstreamClient) getOnce(ctx context.Context, addr, path string, hdr []k
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(cb.r, nil) // skip interim answers
 	}
-	if err != nil {
-		return 0, err
-	}
-	err = readBody(body, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, err
-	}
-	return resp.StatusCode, nil
+	return finish(resp, err, body)
 }
 
 func (c *upstreamClient) getPooled(ctx context.Context, addr, path string, hdr []kv, timeout time.Duration, body *bytes.Buffer) (int, error) {
@@ -140,26 +132,24 @@ func (c *upstreamClient) getPooled(ctx context.Context, addr, path string, hdr [
 		req.Header["User-Agent"] = []string{defaultUserAgent}
 	}
 	resp, err := c.pooled.RoundTrip(req)
-	if err != nil {
-		return 0, err
-	}
-	err = readBody(body, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, err
-	}
-	return resp.StatusCode, nil
+	return finish(resp, err, body)
 }
 
-func readBody(dst *bytes.Buffer, r io.Reader) error {
-	n, err := dst.ReadFrom(io.LimitReader(r, maxUpstreamBody+1))
+// finish reads a response's body (at most maxUpstreamBody bytes) into body
+// and returns its status.
+func finish(resp *http.Response, err error, body *bytes.Buffer) (int, error) {
 	if err != nil {
-		return err
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := body.ReadFrom(io.LimitReader(resp.Body, maxUpstreamBody+1))
+	if err != nil {
+		return 0, err
 	}
 	if n > maxUpstreamBody {
-		return errBodyTooLarge
+		return 0, errBodyTooLarge
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // appendGetRequest writes an HTTP/1.1 GET request head. Header values that

@@ -17,20 +17,13 @@ import (
 	"github.com/nicrt/nicrt/bookinfo-harness/bookinfo"
 )
 
-// bookinfoSub is one `nicrt bookinfo <sub>` subcommand. Each lives in its own
-// bookinfo_<sub>.go file and registers itself with registerBookinfo in init,
-// like the top-level commands.
-type bookinfoSub struct {
-	name    string
-	summary string
-	usage   string // synopsis after "nicrt bookinfo <name>"
-	flags   func(fs *pflag.FlagSet)
-	run     func(fs *pflag.FlagSet, args []string) error
-}
+// bookinfoSubs are the `nicrt bookinfo <sub>` subcommands, described with the
+// top-level command type (name is the subcommand's own name, "serve"). Each
+// lives in its own bookinfo_<sub>.go file and registers itself with
+// registerBookinfo in init, like the top-level commands.
+var bookinfoSubs = map[string]*command{}
 
-var bookinfoSubs = map[string]*bookinfoSub{}
-
-func registerBookinfo(s *bookinfoSub) {
+func registerBookinfo(s *command) {
 	if _, dup := bookinfoSubs[s.name]; dup {
 		panic("nicrt: duplicate bookinfo subcommand " + s.name)
 	}
@@ -53,7 +46,7 @@ func init() {
 		run: runBookinfo,
 	}
 	register(bookinfoCmd)
-	registerBookinfo(&bookinfoSub{
+	registerBookinfo(&command{
 		name:    "serve",
 		summary: "run one Bookinfo service (productpage, details, reviews or ratings)",
 		usage:   "--service S [--version V] [--listen ADDR] [--outbound ADDR] [flags]",
@@ -87,12 +80,7 @@ func runBookinfo(_ *pflag.FlagSet, args []string) error {
 	if !ok {
 		return usagef("unknown subcommand %q", args[0])
 	}
-	fs := pflag.NewFlagSet("bookinfo "+sub.name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	if sub.flags != nil {
-		sub.flags(fs)
-	}
+	fs := newFlagSet(sub)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			printBookinfoSubHelp(os.Stdout, sub, fs)
@@ -112,11 +100,10 @@ func runBookinfo(_ *pflag.FlagSet, args []string) error {
 	return err
 }
 
-func printBookinfoSubHelp(w io.Writer, s *bookinfoSub, fs *pflag.FlagSet) {
-	fmt.Fprintf(w, "nicrt bookinfo %s — %s\n\nUsage:\n  nicrt bookinfo %s %s\n", s.name, s.summary, s.name, s.usage)
-	if fs.HasFlags() {
-		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
-	}
+func printBookinfoSubHelp(w io.Writer, s *command, fs *pflag.FlagSet) {
+	full := *s
+	full.name = "bookinfo " + s.name
+	printCommandHelp(w, &full, fs)
 	if s.name == "serve" {
 		fmt.Fprint(w, serveEnvHelp)
 	}

@@ -8,11 +8,34 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// dialect is how one language's JSON printer spells a decoded document.
+type dialect struct {
+	comma, colon string
+	asciiOnly    bool // escape everything outside printable ASCII
+	number       func(dst []byte, literal string) []byte
+}
+
+var (
+	python = dialect{comma: ", ", colon: ": ", asciiOnly: true, number: AppendPythonNumber}
+	js     = dialect{comma: ",", colon: ":", number: func(dst []byte, lit string) []byte {
+		f, _ := strconv.ParseFloat(lit, 64) // ±Inf on overflow, as JavaScript
+		return AppendJSNumber(dst, f)
+	}}
+)
+
 // AppendPython appends v as Python's json.dumps prints a value it decoded
 // (simplejson defaults: ", " and ": " separators, non-ASCII escaped as \uXXXX,
 // floats in repr form, NaN/Infinity literals). Bookinfo's productpage re-prints
 // upstream JSON this way, so its API bodies keep the original's bytes.
-func AppendPython(dst []byte, v Value) []byte {
+func AppendPython(dst []byte, v Value) []byte { return python.append(dst, v) }
+
+// AppendJS appends v as JavaScript's JSON.stringify prints a value that
+// JSON.parse produced: compact, numbers as doubles, only '"', '\\' and control
+// characters escaped. (Member order is kept as received; JavaScript would move
+// integer-like keys first and merge duplicates — see docs/bookinfo.md.)
+func AppendJS(dst []byte, v Value) []byte { return js.append(dst, v) }
+
+func (d *dialect) append(dst []byte, v Value) []byte {
 	switch v.Kind() {
 	case Null:
 		return append(dst, "null"...)
@@ -21,29 +44,26 @@ func AppendPython(dst []byte, v Value) []byte {
 	case False:
 		return append(dst, "false"...)
 	case Number:
-		return AppendPythonNumber(dst, v.Text())
+		return d.number(dst, v.Text())
 	case String:
-		return appendPythonString(dst, v.Text())
-	case Array:
-		dst = append(dst, '[')
+		return appendQuoted(dst, v.Text(), d.asciiOnly)
+	case Array, Object:
+		open, close := byte('['), byte(']')
+		if v.Kind() == Object {
+			open, close = '{', '}'
+		}
+		dst = append(dst, open)
 		for c := v.First(); c.Exists(); c = c.Next() {
 			if c != v.First() {
-				dst = append(dst, ", "...)
+				dst = append(dst, d.comma...)
 			}
-			dst = AppendPython(dst, c)
-		}
-		return append(dst, ']')
-	case Object:
-		dst = append(dst, '{')
-		for c := v.First(); c.Exists(); c = c.Next() {
-			if c != v.First() {
-				dst = append(dst, ", "...)
+			if v.Kind() == Object {
+				dst = appendQuoted(dst, c.Key(), d.asciiOnly)
+				dst = append(dst, d.colon...)
 			}
-			dst = appendPythonString(dst, c.Key())
-			dst = append(dst, ": "...)
-			dst = AppendPython(dst, c)
+			dst = d.append(dst, c)
 		}
-		return append(dst, '}')
+		return append(dst, close)
 	}
 	return dst
 }
@@ -93,22 +113,7 @@ func AppendPythonFloat(dst []byte, f float64) []byte {
 	if exp >= -4 && exp < 16 {
 		return appendFixed(dst, digits, exp, true)
 	}
-	dst = append(dst, digits[0])
-	if len(digits) > 1 {
-		dst = append(dst, '.')
-		dst = append(dst, digits[1:]...)
-	}
-	dst = append(dst, 'e')
-	if exp < 0 {
-		dst = append(dst, '-')
-		exp = -exp
-	} else {
-		dst = append(dst, '+')
-	}
-	if exp < 10 {
-		dst = append(dst, '0')
-	}
-	return strconv.AppendInt(dst, int64(exp), 10)
+	return appendExp(dst, digits, exp, true) // Python pads the exponent to two digits
 }
 
 // AppendJSNumber appends f as JavaScript's Number.prototype.toString (and so
@@ -131,6 +136,12 @@ func AppendJSNumber(dst []byte, f float64) []byte {
 	if n >= -5 && n <= 21 {
 		return appendFixed(dst, digits, exp, false)
 	}
+	return appendExp(dst, digits, exp, false)
+}
+
+// appendExp writes d[.ddd]e±X: digits in scientific notation with a signed
+// exponent, padded to two digits when pad is set.
+func appendExp(dst, digits []byte, exp int, pad bool) []byte {
 	dst = append(dst, digits[0])
 	if len(digits) > 1 {
 		dst = append(dst, '.')
@@ -142,6 +153,9 @@ func AppendJSNumber(dst []byte, f float64) []byte {
 		exp = -exp
 	} else {
 		dst = append(dst, '+')
+	}
+	if pad && exp < 10 {
+		dst = append(dst, '0')
 	}
 	return strconv.AppendInt(dst, int64(exp), 10)
 }
@@ -201,36 +215,6 @@ func appendFixed(dst, digits []byte, exp int, pointZero bool) []byte {
 	}
 }
 
-func appendPythonString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			dst = append(dst, '\\', '"')
-		case r == '\\':
-			dst = append(dst, '\\', '\\')
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r == '\b':
-			dst = append(dst, '\\', 'b')
-		case r == '\f':
-			dst = append(dst, '\\', 'f')
-		case r < 0x20 || (r >= 0x7f && r < 0x10000):
-			dst = appendU4(dst, r) // Python escapes DEL and everything non-ASCII
-		case r >= 0x10000:
-			r1, r2 := surrogates(r)
-			dst = appendU4(appendU4(dst, r1), r2)
-		default:
-			dst = append(dst, byte(r))
-		}
-	}
-	return append(dst, '"')
-}
-
 func surrogates(r rune) (rune, rune) {
 	r -= 0x10000
 	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
@@ -240,82 +224,53 @@ func appendU4(dst []byte, r rune) []byte {
 	return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 }
 
-// AppendJS appends v as JavaScript's JSON.stringify prints a value that
-// JSON.parse produced: compact, numbers as doubles, only '"', '\\' and control
-// characters escaped. (Member order is kept as received; JavaScript would move
-// integer-like keys first and merge duplicates — see docs/bookinfo.md.)
-func AppendJS(dst []byte, v Value) []byte {
-	switch v.Kind() {
-	case Null:
-		return append(dst, "null"...)
-	case True:
-		return append(dst, "true"...)
-	case False:
-		return append(dst, "false"...)
-	case Number:
-		f, _ := strconv.ParseFloat(v.Text(), 64) // ±Inf on overflow, as JavaScript
-		return AppendJSNumber(dst, f)
-	case String:
-		return appendJSString(dst, v.Text())
-	case Array:
-		dst = append(dst, '[')
-		for c := v.First(); c.Exists(); c = c.Next() {
-			if c != v.First() {
-				dst = append(dst, ',')
-			}
-			dst = AppendJS(dst, c)
-		}
-		return append(dst, ']')
-	case Object:
-		dst = append(dst, '{')
-		for c := v.First(); c.Exists(); c = c.Next() {
-			if c != v.First() {
-				dst = append(dst, ',')
-			}
-			dst = appendJSString(dst, c.Key())
-			dst = append(dst, ':')
-			dst = AppendJS(dst, c)
-		}
-		return append(dst, '}')
-	}
-	return dst
-}
-
-func appendJSString(dst []byte, s string) []byte {
+// appendQuoted appends s as a JSON string. Both dialects escape '"', '\\' and
+// control characters (with the short forms where JSON has them); asciiOnly
+// (Python) also escapes DEL and every non-ASCII character as \uXXXX, using
+// surrogate pairs past U+FFFF.
+func appendQuoted(dst []byte, s string, asciiOnly bool) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= utf8.RuneSelf {
+		if c >= utf8.RuneSelf || (c == 0x7f && asciiOnly) {
 			r, size := utf8.DecodeRuneInString(s[i:])
-			dst = utf8.AppendRune(dst, r)
 			i += size
+			switch {
+			case !asciiOnly:
+				dst = utf8.AppendRune(dst, r)
+			case r >= 0x10000:
+				r1, r2 := surrogates(r)
+				dst = appendU4(appendU4(dst, r1), r2)
+			default:
+				dst = appendU4(dst, r)
+			}
 			continue
 		}
-		switch {
-		case c == '"':
-			dst = append(dst, '\\', '"')
-		case c == '\\':
-			dst = append(dst, '\\', '\\')
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c == '\b':
-			dst = append(dst, '\\', 'b')
-		case c == '\f':
-			dst = append(dst, '\\', 'f')
-		case c < 0x20:
-			dst = appendU4(dst, rune(c))
-		default:
-			dst = append(dst, c)
-		}
 		i++
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		default:
+			if c < 0x20 {
+				dst = appendU4(dst, rune(c))
+			} else {
+				dst = append(dst, c)
+			}
+		}
 	}
 	return append(dst, '"')
 }
 
 // AppendString appends s as a JSON string with only the escapes JSON
 // requires, for services that build their bodies by hand.
-func AppendString(dst []byte, s string) []byte { return appendJSString(dst, s) }
+func AppendString(dst []byte, s string) []byte { return appendQuoted(dst, s, false) }

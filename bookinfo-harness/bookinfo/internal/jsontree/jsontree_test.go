@@ -85,42 +85,33 @@ func TestParseErrorsNameTheOffset(t *testing.T) {
 	}
 }
 
-func TestAppendPython(t *testing.T) {
-	// Expected bytes come from CPython 3's json.dumps(json.loads(src)).
-	cases := []struct{ src, want string }{
-		{`{"id":0,"author":"William Shakespeare","ISBN-10":"1234567890"}`, `{"id": 0, "author": "William Shakespeare", "ISBN-10": "1234567890"}`},
-		{`[1.5, 100.0, 1e16, 1e-5, 0.0001, 1e15, 123456789012345678.0, -0.0, 5e-324, 1.7976931348623157e308]`,
+// TestDialects checks both printers on the same kinds of input. Expected
+// bytes come from CPython 3's json.dumps(json.loads(src)) and Node's
+// JSON.stringify(JSON.parse(src)).
+func TestDialects(t *testing.T) {
+	cases := []struct {
+		name      string
+		print     func([]byte, Value) []byte
+		src, want string
+	}{
+		{"python", AppendPython, `{"id":0,"author":"William Shakespeare","ISBN-10":"1234567890"}`, `{"id": 0, "author": "William Shakespeare", "ISBN-10": "1234567890"}`},
+		{"python", AppendPython, `[1.5, 100.0, 1e16, 1e-5, 0.0001, 1e15, 123456789012345678.0, -0.0, 5e-324, 1.7976931348623157e308]`,
 			`[1.5, 100.0, 1e+16, 1e-05, 0.0001, 1000000000000000.0, 1.2345678901234568e+17, -0.0, 5e-324, 1.7976931348623157e+308]`},
-		{`[-0, 123456789012345678901234567890, 1e400, -1E400]`, `[0, 123456789012345678901234567890, Infinity, -Infinity]`},
-		{`{"a":"é\u007f\u0001😀/\"\\\n\t"}`, `{"a": "\u00e9\u007f\u0001\ud83d\ude00/\"\\\n\t"}`},
-		{`[true,false,null,[],{}]`, `[true, false, null, [], {}]`},
-	}
-	for _, c := range cases {
-		var tr Tree
-		if err := tr.Parse(c.src); err != nil {
-			t.Fatalf("%s: %v", c.src, err)
-		}
-		if got := string(AppendPython(nil, tr.Root())); got != c.want {
-			t.Errorf("AppendPython(%s)\n got %s\nwant %s", c.src, got, c.want)
-		}
-	}
-}
-
-func TestAppendJS(t *testing.T) {
-	// Expected bytes come from Node's JSON.stringify(JSON.parse(src)).
-	cases := []struct{ src, want string }{
-		{`{ "Reviewer1" : 5, "Reviewer2": 4 }`, `{"Reviewer1":5,"Reviewer2":4}`},
-		{`[1.5,100.0,1e21,1e20,123456789012345678,1e-7,1e-6,0.000001234,-0,5e-324,1.7976931348623157e308,1e400]`,
+		{"python", AppendPython, `[-0, 123456789012345678901234567890, 1e400, -1E400]`, `[0, 123456789012345678901234567890, Infinity, -Infinity]`},
+		{"python", AppendPython, `{"a":"é\u007f\u0001😀/\"\\\n\t"}`, `{"a": "\u00e9\u007f\u0001\ud83d\ude00/\"\\\n\t"}`},
+		{"python", AppendPython, `[true,false,null,[],{}]`, `[true, false, null, [], {}]`},
+		{"js", AppendJS, `{ "Reviewer1" : 5, "Reviewer2": 4 }`, `{"Reviewer1":5,"Reviewer2":4}`},
+		{"js", AppendJS, `[1.5,100.0,1e21,1e20,123456789012345678,1e-7,1e-6,0.000001234,-0,5e-324,1.7976931348623157e308,1e400]`,
 			`[1.5,100,1e+21,100000000000000000000,123456789012345680,1e-7,0.000001,0.000001234,0,5e-324,1.7976931348623157e+308,null]`},
-		{`{"a":"é\u007f\u0001😀\/\u2028"}`, "{\"a\":\"é\x7f\\u0001😀/\u2028\"}"},
+		{"js", AppendJS, `{"a":"é\u007f\u0001😀\/\u2028"}`, "{\"a\":\"é\x7f\\u0001😀/\u2028\"}"},
 	}
 	for _, c := range cases {
 		var tr Tree
 		if err := tr.Parse(c.src); err != nil {
 			t.Fatalf("%s: %v", c.src, err)
 		}
-		if got := string(AppendJS(nil, tr.Root())); got != c.want {
-			t.Errorf("AppendJS(%s)\n got %s\nwant %s", c.src, got, c.want)
+		if got := string(c.print(nil, tr.Root())); got != c.want {
+			t.Errorf("%s printer of %s\n got %s\nwant %s", c.name, c.src, got, c.want)
 		}
 	}
 }
