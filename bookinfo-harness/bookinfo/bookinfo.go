@@ -33,6 +33,7 @@ type Config struct {
 	// stars) or "v3" (red stars). ratings: the original's SERVICE_VERSION, one
 	// of "v1", "v-faulty", "v-delayed", "v-unavailable", "v-unhealthy".
 	// Empty means the SERVICE_VERSION environment variable (ratings: "v1").
+	// productpage and details have one version and ignore it.
 	Version string
 	// Getenv looks up the original's environment variables (DETAILS_HOSTNAME,
 	// STAR_COLOR, ...). nil means os.Getenv. An empty value counts as unset.

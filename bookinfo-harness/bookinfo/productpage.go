@@ -176,36 +176,41 @@ func (p *productpage) user(r *http.Request) string {
 	return u
 }
 
+// fetched is the outcome of one upstream lookup.
+type fetched struct {
+	status int            // what productpage reports: the last answer's status, 500 if there was none
+	body   jsontree.Value // the parsed answer; Missing unless status is 200
+	tries  int
+	answer string // the outcome in words, for the page's calls table
+}
+
 // fetch calls one upstream up to attempts times until it answers 200 with
-// JSON, and counts the result. It returns the status productpage reports
-// (the last answer's, or 500 if the call itself failed) and the parsed body
-// (Missing unless the status is 200).
-func (p *productpage) fetch(ctx context.Context, app int, addr, path string, hdr []kv, attempts int, tr *jsontree.Tree, body *bytes.Buffer) (int, jsontree.Value, int) {
-	status, tries := 0, 0
+// JSON, and counts the result.
+func (p *productpage) fetch(ctx context.Context, app int, addr, path string, hdr []kv, attempts int, tr *jsontree.Tree, body *bytes.Buffer) fetched {
+	var f fetched
 	for range attempts {
-		tries++
+		f.tries++
 		body.Reset()
-		var err error
-		status, err = p.client.get(ctx, addr, path, hdr, p.timeout, body)
-		if err != nil {
-			status = 0
+		status, err := p.client.get(ctx, addr, path, hdr, p.timeout, body)
+		switch {
+		case err != nil:
+			f.status, f.answer = 0, "no answer (counted as 500)"
+			continue
+		case status != http.StatusOK:
+			f.status, f.answer = status, answerText(status)
+			continue
+		case tr.Parse(body.String()) != nil: // the original fails to decode it
+			f.status, f.answer = 0, "200 without JSON (counted as 500)"
 			continue
 		}
-		if status == http.StatusOK {
-			if tr.Parse(body.String()) == nil {
-				break
-			}
-			status = 0 // a 200 without JSON: the original fails to decode it
-		}
+		f.status, f.answer, f.body = status, answerText(status), tr.Root()
+		break
 	}
-	if status == 0 {
-		status = http.StatusInternalServerError
+	if f.status == 0 {
+		f.status = http.StatusInternalServerError
 	}
-	p.results.inc(app, status)
-	if status != http.StatusOK {
-		return status, jsontree.Value{}, tries
-	}
-	return status, tr.Root(), tries
+	p.results.inc(app, f.status)
+	return f
 }
 
 // The page always shows product 0, as the original does.
@@ -230,13 +235,13 @@ func (p *productpage) servePage(w http.ResponseWriter, r *http.Request) {
 		putBuffer(dbody)
 		putBuffer(rbody)
 	}()
-	dstatus, details, dtries := p.fetch(r.Context(), appDetails, p.details, detailsPath, hdr, 1, dtree, dbody)
-	rstatus, reviews, rtries := p.fetch(r.Context(), appReviews, p.reviews, reviewsPath, hdr, p.attempts, rtree, rbody)
+	details := p.fetch(r.Context(), appDetails, p.details, detailsPath, hdr, 1, dtree, dbody)
+	reviews := p.fetch(r.Context(), appReviews, p.reviews, reviewsPath, hdr, p.attempts, rtree, rbody)
 
 	data := pagePool.Get().(*pageData)
-	data.fill(user, details, reviews,
-		upstreamCall{Service: "details", Request: p.detailsRequest, OK: dstatus == 200, Answer: answerText(dstatus), Attempts: dtries},
-		upstreamCall{Service: "reviews", Request: p.reviewsRequest, OK: rstatus == 200, Answer: answerText(rstatus), Attempts: rtries})
+	data.fill(user, details.body, reviews.body,
+		upstreamCall{Service: "details", Request: p.detailsRequest, OK: details.status == 200, Answer: details.answer, Attempts: details.tries},
+		upstreamCall{Service: "reviews", Request: p.reviewsRequest, OK: reviews.status == 200, Answer: reviews.answer, Attempts: reviews.tries})
 	out := getBuffer()
 	err := pageTemplate.Execute(out, data)
 	*data = pageData{}
@@ -270,14 +275,14 @@ func (p *productpage) serveAPI(w http.ResponseWriter, r *http.Request, id, what 
 		p.trees.Put(tr)
 		putBuffer(body)
 	}()
-	status, v, _ := p.fetch(r.Context(), app, addr, path, hdr, attempts, tr, body)
-	if status != http.StatusOK {
-		writeBody(w, status, jsonType, failure)
+	f := p.fetch(r.Context(), app, addr, path, hdr, attempts, tr, body)
+	if f.status != http.StatusOK {
+		writeBody(w, f.status, jsonType, failure)
 		return
 	}
 	// The original decodes the upstream JSON and prints it again.
 	bp := bodyPool.Get().(*[]byte)
-	b := jsontree.AppendPython((*bp)[:0], v)
+	b := jsontree.AppendPython((*bp)[:0], f.body)
 	writeBytes(w, http.StatusOK, jsonType, b)
 	*bp = b
 	bodyPool.Put(bp)

@@ -69,14 +69,14 @@ func TestProductpageUpstreamFailures(t *testing.T) {
 				answerJSON(200, reviewsBodyV1)(n, w, r)
 			},
 			wantDetailsN: 1, wantReviews: 2,
-			contains: []string{"Book Details", "Book Reviews", "Reviewer2"},
+			contains: []string{"Book Details", "Book Reviews", "Reviewer2", `<td class="ok">200 OK</td><td>2</td>`},
 			metrics:  []string{`request_result_total{destination_app="reviews",response_code="200"} 1.0`},
 		},
 		{
 			name:    "200 that is not JSON counts as failed",
 			details: answerJSON(200, "<html>"), reviews: answerJSON(200, reviewsBodyV1),
 			wantDetailsN: 1, wantReviews: 1,
-			contains: []string{"Error fetching product details!", "Book Reviews"},
+			contains: []string{"Error fetching product details!", "Book Reviews", `<td class="bad">200 without JSON (counted as 500)</td><td>1</td>`},
 			metrics:  []string{`request_result_total{destination_app="details",response_code="500"} 1.0`},
 		},
 		{
@@ -89,7 +89,8 @@ func TestProductpageUpstreamFailures(t *testing.T) {
 				}
 			},
 			wantDetailsN: 1, wantReviews: 2,
-			contains: []string{"Book Details", "Sorry, product reviews are currently unavailable for this book."},
+			contains: []string{"Book Details", "Sorry, product reviews are currently unavailable for this book.",
+				`<td class="bad">no answer (counted as 500)</td><td>2</td>`},
 			metrics:  []string{`request_result_total{destination_app="reviews",response_code="500"} 1.0`},
 		},
 	}

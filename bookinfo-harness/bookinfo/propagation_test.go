@@ -191,3 +191,28 @@ func TestReviewsPropagatesHeaders(t *testing.T) {
 	}
 	checkForwarded(t, "ratings", reqs[0].header, want)
 }
+
+// TestPropagationMatchesAnyCase covers headers stored under non-canonical
+// names, which only an in-process caller (not Go's server) can produce.
+func TestPropagationMatchesAnyCase(t *testing.T) {
+	in := readHeaders(http.Header{"x-REQUEST-id": {"a"}, "User-Agent": {"u"}, "jwt": {"j"}, "x-b3-TRACEID": {"80f198ee56343ba8"}, "X-B3-Spanid": {"e457b5a2e4d86bd1"}})
+	if !in.odd {
+		t.Fatal("non-canonical names not noticed")
+	}
+	got := map[string]string{}
+	for _, h := range in.appendPropagated(nil, productpagePropagated) {
+		got[h.name] = h.value
+	}
+	want := map[string]string{"x-request-id": "a", "User-Agent": "u", "jwt": "j"}
+	if len(got) != len(want) {
+		t.Errorf("propagated %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if c, ok := parseB3(in); !ok || string(c.spanID[:]) != "e457b5a2e4d86bd1" {
+		t.Errorf("B3 under odd names not read: %v %+v", ok, c)
+	}
+}
