@@ -26,6 +26,7 @@ const (
 // bodyPool recycles response buffers of the JSON services.
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// ServeHTTP answers /details/<id> and /health.
 func (d *details) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {

@@ -80,6 +80,7 @@ func (p *productpage) Close() error {
 	return nil
 }
 
+// ServeHTTP routes productpage's pages, API, sign-in, metrics and health.
 func (p *productpage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch path {

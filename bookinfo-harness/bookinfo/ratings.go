@@ -114,6 +114,7 @@ func (rt *ratings) down() bool {
 	return (rt.now().Sub(rt.start)/rt.period)%2 == 1
 }
 
+// ServeHTTP answers /ratings/<id> (GET and POST) and /health.
 func (rt *ratings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {

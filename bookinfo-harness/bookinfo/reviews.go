@@ -89,6 +89,7 @@ func (rv *reviews) Close() error {
 	return nil
 }
 
+// ServeHTTP answers /reviews/<id> and /health.
 func (rv *reviews) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	var idText string

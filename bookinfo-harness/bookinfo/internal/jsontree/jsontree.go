@@ -69,6 +69,7 @@ type SyntaxError struct {
 	Msg    string // what was wrong there
 }
 
+// Error says where the input stopped being JSON and why.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
 }
