@@ -91,7 +91,7 @@ func TestProductpageUpstreamFailures(t *testing.T) {
 			wantDetailsN: 1, wantReviews: 2,
 			contains: []string{"Book Details", "Sorry, product reviews are currently unavailable for this book.",
 				`<td class="bad">no answer (counted as 500)</td><td>2</td>`},
-			metrics:  []string{`request_result_total{destination_app="reviews",response_code="500"} 1.0`},
+			metrics: []string{`request_result_total{destination_app="reviews",response_code="500"} 1.0`},
 		},
 	}
 	for _, c := range cases {
