@@ -123,6 +123,19 @@ func parseModule(wasm []byte) (*module, error) {
 			}
 			lastRank = r
 		}
+		if s.id != secCustom && s.id != secStart && s.id != secDataCount {
+			// A vector section: each entry takes at least one byte, so a
+			// count beyond the payload is malformed. (Rejecting it here
+			// keeps such input away from decoders that allocate by count.)
+			n, q, err := readU32(wasm[:s.end], s.payload)
+			if err != nil {
+				return nil, lebError(s.payload, sectionNames[s.id]+" section count", err)
+			}
+			if uint64(n) > uint64(s.end-q) {
+				return nil, formatError(s.payload, "%s section declares %d entries in %d bytes",
+					sectionNames[s.id], n, s.end-q)
+			}
+		}
 		i := len(m.sections)
 		m.sections = append(m.sections, s)
 		switch s.id {
