@@ -121,6 +121,7 @@ type testHost struct {
 	response [][2]string
 	logs     []string // "level: message"
 	local    string   // the local response, if any, rendered
+	quiet    bool     // do not record logs (benchmarks)
 }
 
 func (h *testHost) headers(m uint32) *[][2]string {
@@ -172,7 +173,9 @@ func (h *testHost) instantiate(t testing.TB, r wazero.Runtime) {
 			s[0] = statusBadMemory
 			return
 		}
-		h.logs = append(h.logs, fmt.Sprintf("%d: %s", uint32(s[0]), msg))
+		if !h.quiet {
+			h.logs = append(h.logs, fmt.Sprintf("%d: %s", uint32(s[0]), msg))
+		}
 		s[0] = statusOK
 	})
 	b = fn(b, "proxy_get_buffer_bytes", func(ctx context.Context, m api.Module, s []uint64) {

@@ -137,6 +137,10 @@ func buildCFilter(t testing.TB) []byte {
 	return cfilterWasm
 }
 
+// compilationCache lets the tests' runtimes compile each distinct module
+// once (the Go guests take about a second each).
+var compilationCache = wazero.NewCompilationCache()
+
 // newRuntime returns a wazero runtime with WASI, closed with the test.
 func newRuntime(t testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
 	t.Helper()
@@ -144,7 +148,7 @@ func newRuntime(t testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
 	if cfg == nil {
 		cfg = wazero.NewRuntimeConfig()
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	r := wazero.NewRuntimeWithConfig(ctx, cfg.WithCompilationCache(compilationCache))
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	return r
