@@ -75,9 +75,9 @@ func Instrument(wasm []byte) ([]byte, error) {
 		}
 		switch s.id {
 		case secGlobal:
-			out = appendSection(out, secGlobal, appendGlobal(m.recount(s, m.definedGlobals)))
+			out = appendSection(out, secGlobal, appendGlobal(m.recount(s)))
 		case secExport:
-			out = appendSection(out, secExport, appendExport(m.recount(s, m.exports), idx))
+			out = appendSection(out, secExport, appendExport(m.recount(s), idx))
 		case secCode:
 			payload, err := m.instrumentCode(in)
 			if err != nil {
@@ -98,13 +98,12 @@ func Instrument(wasm []byte) ([]byte, error) {
 }
 
 // recount returns the payload of vector section s with its count raised by
-// one, ready for one more entry to be appended. Counts of at most 2^32-2
-// entries are guaranteed by the bytes each entry takes.
-func (m *module) recount(s section, count uint32) []byte {
-	_, p, _ := readU32(m.wasm, s.payload) // parseModule read it already
-	rest := m.wasm[p:s.end]
+// one, ready for one more entry to be appended. parseModule checked that the
+// count is at most the payload size, so it cannot overflow.
+func (m *module) recount(s section) []byte {
+	rest := m.wasm[s.entries:s.end]
 	dst := make([]byte, 0, 5+len(rest)+len(GlobalName)+8)
-	dst = appendU32(dst, count+1)
+	dst = appendU32(dst, s.count+1)
 	return append(dst, rest...)
 }
 

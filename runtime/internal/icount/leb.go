@@ -13,64 +13,52 @@ var (
 	errLEBOverflow  = errors.New("LEB128 number overflows 32 bits")
 )
 
-// readU32 decodes an unsigned 32-bit LEB128 number at b[p:].
-func readU32(b []byte, p int) (uint32, int, error) {
-	var v uint32
-	for i := 0; i < 5; i++ {
+// readLEB reads the bits of a LEB128 number of at most maxBytes bytes (5 for
+// 32-bit and s33 numbers, 10 for 64-bit ones) and returns them, its last
+// byte, how many bytes it took and the position after it.
+func readLEB(b []byte, p, maxBytes int) (v uint64, last byte, n, next int, err error) {
+	for n < maxBytes {
 		if p >= len(b) {
-			return 0, p, errLEBTruncated
+			return 0, 0, n, p, errLEBTruncated
 		}
 		c := b[p]
 		p++
-		if i == 4 && c&0xf0 != 0 {
-			// The fifth byte carries bits 28..31: a continuation bit or any
-			// higher bit means the value does not fit.
-			return 0, p, errLEBOverflow
-		}
-		v |= uint32(c&0x7f) << (7 * i)
+		v |= uint64(c&0x7f) << (7 * n)
+		n++
 		if c&0x80 == 0 {
-			return v, p, nil
+			return v, c, n, p, nil
 		}
 	}
-	return 0, p, errLEBTooLong
+	return 0, 0, n, p, errLEBTooLong
 }
 
-// skipLEB skips a LEB128 number of at most maxBytes bytes (5 for 32-bit and
-// s33 numbers, 10 for 64-bit ones).
-func skipLEB(b []byte, p, maxBytes int) (int, error) {
-	for i := 0; i < maxBytes; i++ {
-		if p >= len(b) {
-			return p, errLEBTruncated
-		}
-		c := b[p]
-		p++
-		if c&0x80 == 0 {
-			return p, nil
-		}
+// readU32 decodes an unsigned 32-bit LEB128 number at b[p:].
+func readU32(b []byte, p int) (uint32, int, error) {
+	v, last, n, p, err := readLEB(b, p, 5)
+	if err == nil && n == 5 && last&0xf0 != 0 {
+		// The fifth byte carries bits 28..31; anything above does not fit.
+		err = errLEBOverflow
 	}
-	return p, errLEBTooLong
+	return uint32(v), p, err
+}
+
+// skipLEB skips a LEB128 number of at most maxBytes bytes.
+func skipLEB(b []byte, p, maxBytes int) (int, error) {
+	_, _, _, p, err := readLEB(b, p, maxBytes)
+	return p, err
 }
 
 // readS33 decodes the signed 33-bit number a block type uses for a type index.
 func readS33(b []byte, p int) (int64, int, error) {
-	var v int64
-	var shift uint
-	for i := 0; i < 5; i++ {
-		if p >= len(b) {
-			return 0, p, errLEBTruncated
-		}
-		c := b[p]
-		p++
-		v |= int64(c&0x7f) << shift
-		shift += 7
-		if c&0x80 == 0 {
-			if c&0x40 != 0 {
-				v |= -1 << shift // sign-extend
-			}
-			return v, p, nil
-		}
+	v, last, n, p, err := readLEB(b, p, 5)
+	if err != nil {
+		return 0, p, err
 	}
-	return 0, p, errLEBTooLong
+	x := int64(v)
+	if last&0x40 != 0 {
+		x |= -1 << (7 * n) // sign-extend
+	}
+	return x, p, nil
 }
 
 // appendU32 appends v as unsigned LEB128.

@@ -47,6 +47,10 @@ type section struct {
 	start   int // offset of the id byte
 	payload int // offset of the first payload byte
 	end     int // offset just past the payload
+	// For vector sections (all but custom, start and data count): the
+	// number of entries and the offset of the first one.
+	count   uint32
+	entries int
 }
 
 // codeEntry is where one function body of the code section lies.
@@ -70,7 +74,6 @@ type module struct {
 	importedGlobals uint32
 	definedFuncs    uint32 // entries in the function section
 	definedGlobals  uint32 // entries in the global section
-	exports         uint32 // entries in the export section
 	bodies          []codeEntry
 }
 
@@ -127,13 +130,12 @@ func parseModule(wasm []byte) (*module, error) {
 			// A vector section: each entry takes at least one byte, so a
 			// count beyond the payload is malformed. (Rejecting it here
 			// keeps such input away from decoders that allocate by count.)
-			n, q, err := readU32(wasm[:s.end], s.payload)
-			if err != nil {
+			if s.count, s.entries, err = readU32(wasm[:s.end], s.payload); err != nil {
 				return nil, lebError(s.payload, sectionNames[s.id]+" section count", err)
 			}
-			if uint64(n) > uint64(s.end-q) {
+			if uint64(s.count) > uint64(s.end-s.entries) {
 				return nil, formatError(s.payload, "%s section declares %d entries in %d bytes",
-					sectionNames[s.id], n, s.end-q)
+					sectionNames[s.id], s.count, s.end-s.entries)
 			}
 		}
 		i := len(m.sections)
@@ -144,14 +146,14 @@ func parseModule(wasm []byte) (*module, error) {
 				return nil, err
 			}
 		case secType:
-			m.types, err = readCount(wasm[:s.end], s)
+			m.types = s.count
 		case secImport:
 			err = m.parseImports(s)
 		case secFunction:
-			m.definedFuncs, err = readCount(wasm[:s.end], s)
+			m.definedFuncs = s.count
 		case secGlobal:
 			m.global = i
-			m.definedGlobals, err = readCount(wasm[:s.end], s)
+			m.definedGlobals = s.count
 		case secExport:
 			m.export = i
 			err = m.parseExports(s)
@@ -169,15 +171,6 @@ func parseModule(wasm []byte) (*module, error) {
 			m.definedFuncs, len(m.bodies))
 	}
 	return m, nil
-}
-
-// readCount reads the element count that opens a vector section.
-func readCount(b []byte, s section) (uint32, error) {
-	n, _, err := readU32(b, s.payload)
-	if err != nil {
-		return 0, lebError(s.payload, sectionNames[s.id]+" section count", err)
-	}
-	return n, nil
 }
 
 // readName skips a length-prefixed name (import/export names, custom section
@@ -231,12 +224,9 @@ func skipLimits(b []byte, p int) (int, error) {
 // their index spaces, so they fix the index of the counter global and the
 // index that error messages give a function.
 func (m *module) parseImports(s section) error {
-	b := m.wasm[:s.end]
-	n, p, err := readU32(b, s.payload)
-	if err != nil {
-		return lebError(s.payload, "import count", err)
-	}
-	for i := uint32(0); i < n; i++ {
+	b, p := m.wasm[:s.end], s.entries
+	var err error
+	for i := uint32(0); i < s.count; i++ {
 		entry := p
 		if p, err = readName(b, p); err != nil {
 			return err
@@ -289,20 +279,16 @@ func (m *module) parseImports(s section) error {
 	return nil
 }
 
-// parseExports counts exports and makes sure none already uses GlobalName.
+// parseExports makes sure no export already uses GlobalName.
 func (m *module) parseExports(s section) error {
-	b := m.wasm[:s.end]
-	n, p, err := readU32(b, s.payload)
-	if err != nil {
-		return lebError(s.payload, "export count", err)
-	}
-	m.exports = n
-	for i := uint32(0); i < n; i++ {
+	b, p := m.wasm[:s.end], s.entries
+	var err error
+	for i := uint32(0); i < s.count; i++ {
 		nameStart := p
 		if p, err = readName(b, p); err != nil {
 			return err
 		}
-		if name := exportName(b, nameStart); name == GlobalName {
+		if name := nameAt(b, nameStart); name == GlobalName {
 			return formatError(nameStart, "module already exports %q (instrumented twice?)", GlobalName)
 		}
 		if err = need(b, p, 1, "export kind"); err != nil {
@@ -319,19 +305,15 @@ func (m *module) parseExports(s section) error {
 }
 
 // exportName returns the name readName has already checked at p.
-func exportName(b []byte, p int) string {
+func nameAt(b []byte, p int) string {
 	n, q, _ := readU32(b, p)
 	return string(b[q : q+int(n)])
 }
 
 // parseCode locates each function body, after its locals declaration.
 func (m *module) parseCode(s section) error {
-	b := m.wasm[:s.end]
-	n, p, err := readU32(b, s.payload)
-	if err != nil {
-		return lebError(s.payload, "code count", err)
-	}
-	for i := uint32(0); i < n; i++ {
+	b, p := m.wasm[:s.end], s.entries
+	for i := uint32(0); i < s.count; i++ {
 		size, q, err := readU32(b, p)
 		if err != nil {
 			return lebError(p, fmt.Sprintf("size of code entry %d", i), err)
@@ -387,7 +369,7 @@ func (m *module) funcName(idx uint32) string {
 		}
 		b := m.wasm[:s.end]
 		p, err := readName(b, s.payload)
-		if err != nil || exportName(b, s.payload) != "name" {
+		if err != nil || nameAt(b, s.payload) != "name" {
 			continue
 		}
 		for p < s.end {
@@ -415,7 +397,7 @@ func (m *module) funcName(idx uint32) string {
 					return ""
 				}
 				if fi == idx {
-					return exportName(sub, nameStart)
+					return nameAt(sub, nameStart)
 				}
 			}
 			return ""
