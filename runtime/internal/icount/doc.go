@@ -46,6 +46,17 @@
 // start function and _initialize; the cost of one call is the difference of
 // two reads. Multi-value blocks are fine: the sequence is stack-neutral.
 //
+// # Determinism
+//
+// The count is a function of the instructions executed, so it is as
+// deterministic as the guest's inputs. Randomness and clocks are inputs:
+// a stock-Go guest seeds its map hashing and iteration order from WASI
+// random_get, and the same map-heavy call was measured to vary by about 1%
+// between instances given crypto-strength randomness, and not at all given a
+// fixed random source (wazero's default). A host that wants the same request
+// to cost the same everywhere gives the instrumented VMs a fixed random
+// source and a deterministic clock.
+//
 // # Traps and aborted calls
 //
 // A block's count is added when the block starts. If execution stops inside
