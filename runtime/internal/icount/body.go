@@ -1,9 +1,6 @@
 package icount
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Opcodes that shape control flow.
 const (
@@ -95,12 +92,6 @@ func proposal(op byte) string {
 	}
 	return "unknown"
 }
-
-// ErrUnsupported is wrapped by the errors Instrument returns for modules that
-// are well formed but use WebAssembly features this package does not
-// instrument (SIMD, threads, exception handling, tail calls, ...), so callers
-// can tell "valid but unsupported" from "malformed".
-var ErrUnsupported = errors.New("not supported by icount")
 
 // Kinds of control frames. Function frames use kindFunc; the others reuse the
 // opcode that opened them.

@@ -10,6 +10,12 @@ import (
 // take differences, since it accumulates from instantiation on.
 const GlobalName = "nicrt_icount"
 
+// ErrUnsupported is wrapped by the errors Instrument returns for modules that
+// are well formed but use WebAssembly features this package does not
+// instrument (SIMD, threads, exception handling, tail calls, ...), so callers
+// can tell "valid but unsupported" from "malformed".
+var ErrUnsupported = errors.New("not supported by icount")
+
 // funcError locates a problem in a function body for the reader: the
 // function's index (in the function index space, imports first), its name
 // when the name section has one, and the offset of the offending
