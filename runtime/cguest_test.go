@@ -11,7 +11,7 @@ import (
 // cFilter builds the C guest (runtime/testdata/cfilter) with Debian's clang,
 // which .ci/install-deps installs. A missing toolchain fails the test unless
 // NICRT_SKIP_MISSING_TOOLS=1 says to skip.
-func cFilter(t *testing.T) []byte {
+func cFilter(t testing.TB) []byte {
 	t.Helper()
 	if _, err := exec.LookPath("clang"); err != nil {
 		if os.Getenv("NICRT_SKIP_MISSING_TOOLS") == "1" {
@@ -67,10 +67,10 @@ func TestCGuest(t *testing.T) {
 func TestInstructionCounting(t *testing.T) {
 	for _, guest := range []struct {
 		name string
-		wasm func(t *testing.T) []byte
+		wasm func(t testing.TB) []byte
 		req  func(i int) Fields
 	}{
-		{"go", func(t *testing.T) []byte { return testGuest(t) }, func(i int) Fields {
+		{"go", func(t testing.TB) []byte { return testGuest(t) }, func(i int) Fields {
 			if i%2 == 0 {
 				return request("headers", "x-in", "v")
 			}
