@@ -705,29 +705,33 @@ func TestInterruptPlacement(t *testing.T) {
 	}
 }
 
-// TestInterruptMemory64: the exit to the host grows a 64-bit memory 0 by an
-// i64 (wazero and wabin do not take memory64 modules, so the module is
-// encoded by hand and read back with the package's own parser).
-func TestInterruptMemory64(t *testing.T) {
+// TestInterruptMemory: the exit to the host grows memory 0 by an i32, or an
+// i64 for a 64-bit memory, and a module without any memory gets one (wazero
+// and wabin do not take memory64 modules, so the modules are encoded by hand
+// and read back with the package's own parser).
+func TestInterruptMemory(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		memory []byte // memory section or import section
+		memory []byte // memory section or import section, if any
 		want   byte   // the const opcode before memory.grow
+		added  bool   // Rewrite adds the memory
 	}{
-		{"defined i64 memory", []byte{secMemory, 3, 1, 0x04, 0}, opI64Const},
-		{"imported i64 memory", []byte{secImport, 8, 1, 1, 'e', 1, 'm', 0x02, 0x04, 0}, opI64Const},
-		{"defined i32 memory", []byte{secMemory, 3, 1, 0x00, 1}, opI32Const},
+		{"defined i64 memory", []byte{secMemory, 3, 1, 0x04, 0}, opI64Const, false},
+		{"imported i64 memory", []byte{secImport, 8, 1, 1, 'e', 1, 'm', 0x02, 0x04, 0}, opI64Const, false},
+		{"defined i32 memory", []byte{secMemory, 3, 1, 0x00, 1}, opI32Const, false},
+		{"empty memory section", []byte{secMemory, 1, 0}, opI32Const, true},
+		{"no memory", nil, opI32Const, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mod []byte
 			mod = append(mod, wasmMagic...)
 			mod = append(mod, wasmVersion...)
 			mod = append(mod, secType, 4, 1, 0x60, 0, 0)
-			if tc.memory[0] == secImport {
+			if len(tc.memory) > 0 && tc.memory[0] == secImport {
 				mod = append(mod, tc.memory...)
 			}
 			mod = append(mod, secFunction, 2, 1, 0)
-			if tc.memory[0] == secMemory {
+			if len(tc.memory) > 0 && tc.memory[0] == secMemory {
 				mod = append(mod, tc.memory...)
 			}
 			mod = append(mod, secCode, 4, 1, 2, 0, opEnd)
@@ -737,7 +741,17 @@ func TestInterruptMemory64(t *testing.T) {
 				t.Fatal(err)
 			}
 			if m.memories != 1 {
-				t.Errorf("%d memories after rewriting, want the original one", m.memories)
+				t.Errorf("%d memories after rewriting, want 1", m.memories)
+			}
+			if tc.added {
+				if mem := out[m.sections[m.memory].payload:m.sections[m.memory].end]; !slices.Equal(mem, []byte{1, 0x01, 0, 0}) {
+					t.Errorf("memory section % x, want one memory of 0 pages, maximum 0", mem)
+				}
+			}
+			if tc.want == opI32Const {
+				if _, err := newRuntime(t, nil).CompileModule(context.Background(), out); err != nil {
+					t.Errorf("wazero rejects the output: %v", err)
+				}
 			}
 			body := out[m.bodies[0].body:m.bodies[0].end]
 			if want := cat(chkMem(0, tc.want), []byte{opEnd}); !slices.Equal(body, want) {
