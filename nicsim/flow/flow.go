@@ -63,6 +63,7 @@ var ErrTableFull = errors.New("flow table full")
 type Table[V any] struct {
 	flows map[Key]*V
 	max   int
+	free  []*V // deleted entries, reused so their buffers are too
 }
 
 // NewTable returns a table holding at most max flows.
@@ -73,8 +74,10 @@ func NewTable[V any](max int) *Table[V] {
 // Get returns the flow's state, or nil.
 func (t *Table[V]) Get(k Key) *V { return t.flows[k] }
 
-// Insert adds a flow with zero state and returns it; ErrTableFull (wrapped
-// with the key and capacity) when the table is at capacity.
+// Insert adds a flow and returns its state: a new zero V, or the state of a
+// deleted flow for the caller to reset (so the buffers it holds are reused
+// instead of reallocated per connection). ErrTableFull (wrapped with the key
+// and capacity) when the table is at capacity.
 func (t *Table[V]) Insert(k Key) (*V, error) {
 	if v, ok := t.flows[k]; ok {
 		return v, nil
@@ -82,13 +85,24 @@ func (t *Table[V]) Insert(k Key) (*V, error) {
 	if len(t.flows) >= t.max {
 		return nil, fmt.Errorf("%w: %d flows, cannot add %v", ErrTableFull, t.max, k)
 	}
-	v := new(V)
+	var v *V
+	if n := len(t.free); n > 0 {
+		v, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		v = new(V)
+	}
 	t.flows[k] = v
 	return v, nil
 }
 
-// Delete removes a flow.
-func (t *Table[V]) Delete(k Key) { delete(t.flows, k) }
+// Delete removes a flow; its state may be handed out again by Insert, so
+// the caller must not keep using it.
+func (t *Table[V]) Delete(k Key) {
+	if v, ok := t.flows[k]; ok {
+		delete(t.flows, k)
+		t.free = append(t.free, v)
+	}
+}
 
 // Len is the number of flows in the table.
 func (t *Table[V]) Len() int { return len(t.flows) }
