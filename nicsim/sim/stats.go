@@ -23,9 +23,9 @@ const (
 	StageReassembly
 	StageHold // held at the reassembly output until its message is framed and filtered
 	StageDeparser
-	StageMACTX       // MAC TX stage and PHY
-	StageWireTX      // waiting for the TX port
-	StageDMAToHost   // ingress: PCIe DMA of the frame into host memory
+	StageMACTX     // MAC TX stage and PHY
+	StageWireTX    // waiting for the TX port
+	StageDMAToHost // ingress: PCIe DMA of the frame into host memory
 	NumStages
 )
 
