@@ -54,6 +54,10 @@ func (c *Conn) NextResponse(buf []byte, eof bool) (*Message, error) {
 	return m, err
 }
 
+// Pending is the number of requests framed whose final response has not
+// been framed yet.
+func (c *Conn) Pending() int { return len(c.pending) }
+
 // AppendBody appends m's body, decoded from the chunked coding if need be,
 // to dst; raw holds the message's m.Len bytes.
 func AppendBody(dst []byte, m *Message, raw []byte) ([]byte, error) {

@@ -84,6 +84,8 @@ type Options struct {
 	// KeepTransit keeps every forwarded frame's transit time for
 	// percentiles (Stats.Transit); off for saturation probes.
 	KeepTransit bool
+	// KeepMessages records every message in Result.Messages.
+	KeepMessages bool
 }
 
 // Result is the outcome of a run.
@@ -93,7 +95,26 @@ type Result struct {
 	// only where Dropped is Forwarded.
 	Depart  []model.Time
 	Dropped []Drop
-	Stats   Stats
+	// Messages lists every framed message in dispatch order, when
+	// Options.KeepMessages.
+	Messages []Message
+	Stats    Stats
+}
+
+// Message records one framed HTTP message's trip through the engines.
+type Message struct {
+	Flow     flow.Key
+	Dir      flow.Dir
+	Request  bool
+	// Final is true for a response that completes its exchange (not 1xx).
+	Final    bool
+	Exchange int
+	// Frame is the input index of the frame that completed the message.
+	Frame int32
+	// Framed is when the message was complete at the reassembly output,
+	// Done when its engine finished with it.
+	Framed, Done model.Time
+	Drop         Drop
 }
 
 type server struct {
@@ -134,13 +155,16 @@ type flowState struct {
 	idx         int32 // index in Sim.flows
 	client      flow.Dir
 	clientKnown bool
-	closed      bool
+	// sawSYN: the connection's start is in the input, so every response's
+	// request is too, and a response waits for its request to be framed.
+	sawSYN bool
+	closed bool
 }
 
 // reset prepares a new or recycled flow state, keeping its buffers.
 func (fs *flowState) reset(key flow.Key, idx int32, opt *Options) {
 	fs.key, fs.idx = key, idx
-	fs.client, fs.clientKnown, fs.closed = 0, false, false
+	fs.client, fs.clientKnown, fs.closed, fs.sawSYN = 0, false, false, false
 	for d := range fs.dirs {
 		ds := &fs.dirs[d]
 		ds.re.Reset(opt.Reassembly)
@@ -365,9 +389,9 @@ func (s *Sim) reassembled(i int32, t model.Time) {
 	if !fs.clientKnown {
 		switch {
 		case pk.Flags&(frame.SYN|frame.ACK) == frame.SYN:
-			fs.client, fs.clientKnown = dir, true
+			fs.client, fs.clientKnown, fs.sawSYN = dir, true, true
 		case pk.Flags&(frame.SYN|frame.ACK) == frame.SYN|frame.ACK:
-			fs.client, fs.clientKnown = 1-dir, true
+			fs.client, fs.clientKnown, fs.sawSYN = 1-dir, true, true
 		case len(pk.Payload) > 0:
 			fs.client, fs.clientKnown = dir, true
 		}
@@ -388,7 +412,13 @@ func (s *Sim) reassembled(i int32, t model.Time) {
 		s.stats.noteStreamError(fs.key, err)
 		d.opaque = true
 	}
-	s.frameMessages(fs, dir, p, in.ToHost, t)
+	if len(pk.Payload) == 0 && pk.Flags&frame.FIN == 0 {
+		// A bare ACK carries no bytes: it waits only for the bytes already
+		// received before it (its sequence number may lie past our FIN).
+		s.startOff[i] = min(s.startOff[i], d.re.End())
+		s.endOff[i] = s.startOff[i]
+	}
+	s.frameMessages(fs, dir, p, in.ToHost, i, t)
 	if !fs.closed && fs.dirs[0].re.Finished() && fs.dirs[1].re.Finished() &&
 		len(fs.dirs[0].pending) == 0 && len(fs.dirs[1].pending) == 0 {
 		s.closeFlow(fs)
@@ -414,17 +444,23 @@ func (s *Sim) closeFlow(fs *flowState) {
 // frameMessages frames every complete message now in the direction's
 // stream, dispatches each to an engine, and releases the frames whose bytes
 // are processed.
-func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, now model.Time) {
+func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, cur int32, now model.Time) {
 	d := &fs.dirs[dir]
+	isReq := !fs.clientKnown || dir == fs.client
+	framed := 0
 	for !d.opaque {
 		data := d.re.Data()
 		eof := d.re.Finished()
 		var m *httpframe.Message
 		var err error
-		isReq := !fs.clientKnown || dir == fs.client
 		if isReq {
 			m, err = fs.http.NextRequest(data, eof)
 		} else {
+			if fs.sawSYN && fs.http.Pending() == 0 && len(data) > 0 && !eof {
+				// How a response is framed depends on its request (HEAD,
+				// CONNECT): wait until that request has been framed.
+				break
+			}
 			m, err = fs.http.NextResponse(data, eof)
 		}
 		if err != nil {
@@ -449,7 +485,14 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, n
 		if isReq || m.Status >= 200 {
 			d.messages++
 		}
+		framed++
 		done, drop := s.dispatch(p, now, &s.msg)
+		if s.opt.KeepMessages {
+			s.res.Messages = append(s.res.Messages, Message{
+				Flow: fs.key, Dir: dir, Request: isReq, Final: s.msg.Final, Exchange: s.msg.Exchange,
+				Frame: cur, Framed: now, Done: done, Drop: drop,
+			})
+		}
 		d.re.Consume(m.Len)
 		d.processed, d.procAt = mEnd, done
 		s.release(d, done, drop, mStart)
@@ -459,6 +502,13 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, n
 		d.processed, d.procAt = math.MaxInt64, now
 	}
 	s.release(d, d.procAt, Forwarded, 0)
+	if isReq && framed > 0 && fs.clientKnown {
+		// Responses that waited for these requests can be framed now.
+		r := &fs.dirs[1-dir]
+		if len(r.pending) > 0 && !r.opaque {
+			s.frameMessages(fs, 1-dir, &s.pipes[b2i(!toHost)], !toHost, r.pending[len(r.pending)-1], now)
+		}
+	}
 }
 
 // release hands every pending frame whose bytes are all processed to the
@@ -610,7 +660,7 @@ func (s *Sim) flush() bool {
 			toHost := s.in[last].ToHost
 			at := max(s.reasmAt[last], d.lastRel)
 			if !d.opaque {
-				s.frameMessages(fs, flow.Dir(dir), &s.pipes[b2i(toHost)], toHost, at)
+				s.frameMessages(fs, flow.Dir(dir), &s.pipes[b2i(toHost)], toHost, last, at)
 			}
 			if len(d.pending) > 0 {
 				s.stats.Flushed += len(d.pending)

@@ -132,7 +132,8 @@ type Stats struct {
 	Transit    [2][]model.Time // [egress, ingress]
 	TransitSum [2]model.Time
 	TransitN   [2]int
-	// Busy is each server's total busy time, for utilization.
+	// Busy is each server's total busy time ("wire RX port", "ingress
+	// parser", "engine 0", ...), for utilization.
 	Busy map[string]model.Time
 	// Wall is the host time the simulation took.
 	Wall time.Duration
@@ -186,17 +187,19 @@ func (st *Stats) finish(s *Sim) {
 		slices.Sort(st.Transit[i])
 	}
 	st.Busy = map[string]model.Time{}
-	for d, name := range []string{"egress", "ingress"} {
-		p := &s.pipes[d]
-		for _, x := range []struct {
-			n string
-			v model.Time
-		}{
-			{"port", p.port.busy}, {"pcie", p.pcie.busy}, {"parser", p.parser.busy},
-			{"flow table", p.flowT.busy}, {"reassembly", p.reasm.busy}, {"deparser", p.depa.busy},
-		} {
-			st.Busy[name+" "+x.n] = x.v
-		}
+	eg, ig := &s.pipes[0], &s.pipes[1]
+	for _, x := range []struct {
+		n string
+		v model.Time
+	}{
+		{"wire RX port", ig.port.busy}, {"wire TX port", eg.port.busy},
+		{"PCIe NIC→host", ig.pcie.busy}, {"PCIe host→NIC", eg.pcie.busy},
+		{"ingress parser", ig.parser.busy}, {"egress parser", eg.parser.busy},
+		{"ingress flow table", ig.flowT.busy}, {"egress flow table", eg.flowT.busy},
+		{"ingress reassembly", ig.reasm.busy}, {"egress reassembly", eg.reasm.busy},
+		{"ingress deparser", ig.depa.busy}, {"egress deparser", eg.depa.busy},
+	} {
+		st.Busy[x.n] = x.v
 	}
 	for i, b := range st.Engine.Busy {
 		st.Busy[fmt.Sprintf("engine %d", i)] = b
