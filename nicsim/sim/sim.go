@@ -103,9 +103,9 @@ type Result struct {
 
 // Message records one framed HTTP message's trip through the engines.
 type Message struct {
-	Flow     flow.Key
-	Dir      flow.Dir
-	Request  bool
+	Flow    flow.Key
+	Dir     flow.Dir
+	Request bool
 	// Final is true for a response that completes its exchange (not 1xx).
 	Final    bool
 	Exchange int
