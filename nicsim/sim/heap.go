@@ -8,6 +8,7 @@ const (
 	evArrive  eventKind = iota // frame reaches the NIC (wire RX port or host DMA)
 	evReasm                    // frame leaves the reassembly stage
 	evRelease                  // frame is released toward the deparser
+	evUnblock                  // a direction's stalled reassembly output may emit again (frame = direction)
 )
 
 // event is one scheduled step of one frame. Events run in (time, seq)

@@ -136,6 +136,12 @@ type pipe struct {
 	port, pcie                 server // wire port (RX or TX) and PCIe direction
 	parser, flowT, reasm, depa server
 	blockedUntil               model.Time // backpressure: reassembly emits nothing before this
+	// stalled holds, in order, frames that reached the reassembly output
+	// while it was blocked; one evUnblock event drains them, so a long
+	// backlog costs each frame one step, not one per stall.
+	stalled      []int32
+	stalledHead  int
+	unblockTimer bool
 }
 
 type dirState struct {
@@ -288,6 +294,8 @@ func (s *Sim) run() {
 				s.reassembled(e.frame, e.t)
 			case evRelease:
 				s.depart(e.frame, e.t)
+			case evUnblock:
+				s.unblock(int(e.frame), e.t)
 			}
 		}
 		if !s.flush() {
@@ -356,12 +364,47 @@ func (s *Sim) stage(sv *server, which Stage, at, occ model.Time, depth int) mode
 func (s *Sim) reassembled(i int32, t model.Time) {
 	in := &s.in[i]
 	p := &s.pipes[b2i(in.ToHost)]
-	if t < p.blockedUntil {
-		// Backpressure: the stage is stalled until an engine has room.
-		s.stats.Stages[StageReassembly].extra(p.blockedUntil-t, p.blockedUntil-t)
-		s.h.push(p.blockedUntil, i, evReasm)
+	if t < p.blockedUntil || p.stalledHead < len(p.stalled) {
+		// Backpressure: the stage emits nothing until an engine has room;
+		// frames wait in order behind the blocked message.
+		s.reasmAt[i] = t
+		p.stalled = append(p.stalled, i)
+		s.armUnblock(p, b2i(in.ToHost))
 		return
 	}
+	s.process(i, t)
+}
+
+// armUnblock schedules the draining of p's stalled frames when it unblocks.
+func (s *Sim) armUnblock(p *pipe, dir int) {
+	if !p.unblockTimer {
+		p.unblockTimer = true
+		s.h.push(p.blockedUntil, int32(dir), evUnblock)
+	}
+}
+
+// unblock drains the direction's stalled frames at t, in order, until a
+// message blocks the stage again.
+func (s *Sim) unblock(dir int, t model.Time) {
+	p := &s.pipes[dir]
+	p.unblockTimer = false
+	for p.stalledHead < len(p.stalled) {
+		if t < p.blockedUntil {
+			s.armUnblock(p, dir)
+			return
+		}
+		f := p.stalled[p.stalledHead]
+		p.stalledHead++
+		s.stats.Stages[StageReassembly].extra(t-s.reasmAt[f], t-s.reasmAt[f])
+		s.process(f, t)
+	}
+	p.stalled, p.stalledHead = p.stalled[:0], 0
+}
+
+// process is reassembled's work once the stage may emit the frame.
+func (s *Sim) process(i int32, t model.Time) {
+	in := &s.in[i]
+	p := &s.pipes[b2i(in.ToHost)]
 	s.reasmAt[i] = t
 	pk := &in.Packet
 	if pk.Kind != frame.KindTCP {
