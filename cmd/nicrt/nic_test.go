@@ -111,3 +111,36 @@ func TestNICCLIErrors(t *testing.T) {
 		t.Errorf("help nic: %q", so)
 	}
 }
+
+// TestNICExampleREADME keeps examples/nic-replay/README.md's first output
+// block equal to what the command prints (all but the host-timing line).
+func TestNICExampleREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../examples/nic-replay/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "Output (everything but the last line is deterministic):\n\n```\n")
+	if !ok {
+		t.Fatal("README has no output block")
+	}
+	block, _, _ := strings.Cut(after, "```")
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	code, so, se := nicRun(t, "nic", "replay", samplePcap, "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, se)
+	}
+	norm := func(s string) string {
+		s = strings.ReplaceAll(s, out, "/tmp/out.pcap")
+		s = strings.ReplaceAll(s, samplePcap, "nicsim/testdata/http.pcap")
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(l, "simulation speed") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.TrimSpace(strings.Join(keep, "\n"))
+	}
+	if norm(block) != norm(so) {
+		t.Errorf("examples/nic-replay/README.md is out of date; the command now prints:\n%s", so)
+	}
+}
