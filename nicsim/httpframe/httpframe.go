@@ -480,21 +480,25 @@ func (f *Framer) statusLine(l []byte) error {
 	return nil
 }
 
+// boundedLine reads the line at f.scan, refusing one longer than
+// MaxLineBytes; ok is false when the line is incomplete or refused (err).
+func (f *Framer) boundedLine(buf []byte, what string) (l []byte, next int, ok bool, err error) {
+	l, next, ok = line(buf, f.scan)
+	if (!ok && len(buf)-f.scan > f.lim.MaxLineBytes) || (ok && next-f.scan > f.lim.MaxLineBytes) {
+		return nil, 0, false, f.fail(f.scan, "%s line exceeds %d bytes", what, f.lim.MaxLineBytes)
+	}
+	return l, next, ok, nil
+}
+
 // chunks advances through a chunked body from f.scan; true when the last
 // chunk and trailers are complete (f.scan is then the message length).
 func (f *Framer) chunks(buf []byte) (bool, error) {
 	for {
 		switch f.ph {
 		case phChunkSize:
-			l, next, ok := line(buf, f.scan)
+			l, next, ok, err := f.boundedLine(buf, "chunk-size")
 			if !ok {
-				if len(buf)-f.scan > f.lim.MaxLineBytes {
-					return false, f.fail(f.scan, "chunk-size line exceeds %d bytes", f.lim.MaxLineBytes)
-				}
-				return false, nil
-			}
-			if next-f.scan > f.lim.MaxLineBytes {
-				return false, f.fail(f.scan, "chunk-size line exceeds %d bytes", f.lim.MaxLineBytes)
+				return false, err
 			}
 			n, ok := parseChunkSize(l)
 			if !ok {
@@ -532,15 +536,9 @@ func (f *Framer) chunks(buf []byte) (bool, error) {
 			f.scan = next
 			f.ph = phChunkSize
 		case phTrailers:
-			l, next, ok := line(buf, f.scan)
+			l, next, ok, err := f.boundedLine(buf, "trailer")
 			if !ok {
-				if len(buf)-f.scan > f.lim.MaxLineBytes {
-					return false, f.fail(f.scan, "trailer line exceeds %d bytes", f.lim.MaxLineBytes)
-				}
-				return false, nil
-			}
-			if next-f.scan > f.lim.MaxLineBytes {
-				return false, f.fail(f.scan, "trailer line exceeds %d bytes", f.lim.MaxLineBytes)
+				return false, err
 			}
 			if len(l) > 0 && bytes.IndexByte(l, ':') <= 0 {
 				return false, f.fail(f.scan, "invalid trailer line %q", clip(l))
