@@ -3,6 +3,7 @@ package frame
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -248,4 +249,37 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// naiveChecksum is RFC 1071 word by word, the reference for checksum.
+func naiveChecksum(b []byte, sum uint32) uint16 {
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+func TestChecksumMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 300; n++ {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		if n%7 == 0 {
+			for i := range b {
+				b[i] = 0xff
+			}
+		}
+		init := rng.Uint32() & 0x3ffff
+		if got, want := checksum(b, init), naiveChecksum(b, init); got != want {
+			t.Fatalf("len %d: checksum %04x, reference %04x", n, got, want)
+		}
+	}
 }

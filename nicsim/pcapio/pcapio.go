@@ -43,6 +43,12 @@ func Read(r io.Reader, name string) ([]Record, error) {
 	if lt := pr.LinkType(); lt != layers.LinkTypeEthernet {
 		return nil, fmt.Errorf("%s: link type %v, only Ethernet (1) captures can be replayed", name, lt)
 	}
+	// pcapgo allocates each record's length as the file states it, bounded
+	// only by the header's snap length; bound that so a hostile header
+	// cannot make us allocate gigabytes (no frame is larger than this).
+	if pr.Snaplen() > SnapLen {
+		pr.SetSnaplen(SnapLen)
+	}
 	var recs []Record
 	at := int64(fileHeaderLen) // offset of the next record
 	for {

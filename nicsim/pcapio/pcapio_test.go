@@ -67,3 +67,41 @@ func TestReadErrors(t *testing.T) {
 		t.Errorf("torn header: %v", err)
 	}
 }
+
+func TestHugeRecordRefused(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf)
+	w.Write(1, []byte("abcdef"))
+	w.Flush()
+	b := buf.Bytes()
+	binary.LittleEndian.PutUint32(b[16:], 0xffffffff)    // snap length
+	binary.LittleEndian.PutUint32(b[24+8:], 0x7fffffff)  // caplen
+	binary.LittleEndian.PutUint32(b[24+12:], 0x7fffffff) // orig len
+	_, err := Read(bytes.NewReader(b), "big.pcap")
+	if err == nil || !strings.Contains(err.Error(), "record 1") {
+		t.Errorf("2 GB record: %v", err)
+	}
+}
+
+// FuzzRead: arbitrary bytes as a capture file never panic, and what is read
+// stays within the input.
+func FuzzRead(f *testing.F) {
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf)
+	w.Write(1, []byte("abcdef"))
+	w.Write(2_000_000_000, bytes.Repeat([]byte{1}, 70))
+	w.Flush()
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:30])
+	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, _ := Read(bytes.NewReader(data), "fuzz.pcap")
+		n := 0
+		for _, r := range recs {
+			n += len(r.Data)
+		}
+		if n > len(data) {
+			t.Fatalf("read %d bytes of records from %d bytes", n, len(data))
+		}
+	})
+}

@@ -112,9 +112,20 @@ func Inputs(recs []pcapio.Record, host netip.Addr) (in []sim.Input, order []int,
 			x.Err = fmt.Errorf("record %d: %w", ri+1, perr)
 		}
 		// Frames from the host are egress; everything else comes off the wire.
-		x.ToHost = true
-		if x.Err == nil && x.Packet.Kind == frame.KindTCP && x.Packet.Src.IP == h4 {
-			x.ToHost = false
+		x.ToHost = !(x.Err == nil && x.Packet.Kind == frame.KindTCP && x.Packet.Src.IP == h4)
+	}
+	// Frames the parser does not interpret (ARP, IPv6...) are the host's
+	// if they come from a MAC address the host's TCP frames use.
+	hostMACs := map[[6]byte]bool{}
+	for k := range in {
+		if !in[k].ToHost {
+			hostMACs[in[k].Packet.Src.MAC] = true
+		}
+	}
+	for k, ri := range order {
+		x := &in[k]
+		if x.ToHost && x.Packet.Kind != frame.KindTCP && len(recs[ri].Data) >= 12 {
+			x.ToHost = !hostMACs[[6]byte(recs[ri].Data[6:12])]
 		}
 	}
 	return in, order, t0, sorted, nil

@@ -267,3 +267,59 @@ func TestReportMentionsEverything(t *testing.T) {
 	}
 	_ = filepath.Join
 }
+
+func TestNonTCPDirection(t *testing.T) {
+	recs := loadSample(t)
+	// An ARP frame from the server's MAC and one from the client's.
+	arp := func(src []byte) []byte {
+		f := make([]byte, 60)
+		copy(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		copy(f[6:12], src)
+		f[12], f[13] = 0x08, 0x06
+		return f
+	}
+	srvMAC, cliMAC := recs[1].Data[6:12], recs[0].Data[6:12] // SYN-ACK from the server, SYN from a client
+	last := recs[len(recs)-1].Time
+	recs = append(recs, pcapio.Record{Time: last + 1000, Data: arp(srvMAC)}, pcapio.Record{Time: last + 2000, Data: arp(cliMAC)})
+	in, _, _, _, err := Inputs(recs, netip.MustParseAddr("10.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(in)
+	if in[n-2].ToHost || !in[n-1].ToHost {
+		t.Errorf("ARP from the host: toHost=%v; from a client: toHost=%v", in[n-2].ToHost, in[n-1].ToHost)
+	}
+}
+
+// BenchmarkReplay measures a whole replay (parse, simulate, order the
+// output) of 200 keep-alive connections, without the saturation probe.
+func BenchmarkReplay(b *testing.B) {
+	var conns [][]synth.Frame
+	for k := 0; k < 200; k++ {
+		fs, err := synth.Conn{
+			Client: synth.Endpoint(byte(2+k%250), uint16(30000+k)), Server: synth.Endpoint(1, 8080),
+			ClientISN: uint32(k) * 7919, ServerISN: 1, MSS: 1460, Start: model.Time(k) * 5 * model.Microsecond,
+			RTT: 40 * model.Microsecond, Exchanges: []synth.Exchange{
+				{Request: synth.Request("/a"), Response: synth.Response(6000), Think: 20 * model.Microsecond},
+				{Request: synth.Request("/b"), Response: synth.ChunkedResponse(2000, 512)},
+			},
+		}.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, fs)
+	}
+	fs := synth.Merge(conns...)
+	recs := make([]pcapio.Record, len(fs))
+	for i, f := range fs {
+		recs[i] = pcapio.Record{Time: f.Time.Nanoseconds(), Data: f.Data, OrigLen: len(f.Data)}
+	}
+	opt := Options{Model: model.Default(), ProbeFrames: -1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Run(recs, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(recs))*float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
