@@ -96,6 +96,7 @@ type ParseError struct {
 	Reason string
 }
 
+// Error says which layer was malformed, where and why.
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("malformed frame: %s at byte %d: %s", e.Layer, e.Offset, e.Reason)
 }

@@ -22,6 +22,7 @@ const (
 	Response
 )
 
+// String returns "request" or "response".
 func (k Kind) String() string {
 	if k == Request {
 		return "request"
@@ -112,6 +113,7 @@ type Error struct {
 	Reason string
 }
 
+// Error says which message kind, at which byte, and what was wrong.
 func (e *Error) Error() string {
 	return fmt.Sprintf("http %s: byte %d: %s", e.Kind, e.Offset, e.Reason)
 }

@@ -62,13 +62,22 @@ type PCIe struct {
 // Stages are the cycle counts (pipeline depth) of each stage of the packet
 // pipeline: the time the first beat of a frame takes to cross the stage.
 type Stages struct {
-	MACRX      int `yaml:"mac_rx" json:"mac_rx"`
-	Parser     int `yaml:"parser" json:"parser"`
-	FlowTable  int `yaml:"flow_table" json:"flow_table"`
+	// MACRX moves a received frame from the MAC into the user clock domain
+	// and checks its FCS.
+	MACRX int `yaml:"mac_rx" json:"mac_rx"`
+	// Parser extracts and checks the Ethernet, IPv4 and TCP headers.
+	Parser int `yaml:"parser" json:"parser"`
+	// FlowTable looks the 5-tuple up in the flow table.
+	FlowTable int `yaml:"flow_table" json:"flow_table"`
+	// Reassembly places the payload in the flow's byte stream.
 	Reassembly int `yaml:"reassembly" json:"reassembly"`
-	Dispatch   int `yaml:"dispatch" json:"dispatch"`
-	Deparser   int `yaml:"deparser" json:"deparser"`
-	MACTX      int `yaml:"mac_tx" json:"mac_tx"`
+	// Dispatch hands a framed message to an engine (plus one cycle per
+	// datapath beat of the message, which the engine reads in).
+	Dispatch int `yaml:"dispatch" json:"dispatch"`
+	// Deparser re-emits the frame.
+	Deparser int `yaml:"deparser" json:"deparser"`
+	// MACTX hands the frame to the MAC for transmission.
+	MACTX int `yaml:"mac_tx" json:"mac_tx"`
 }
 
 // Queue policies: what happens to a message that finds every engine queue full.

@@ -67,6 +67,7 @@ const (
 
 var dropNames = [numDrops]string{"forwarded", "malformed", "queue full", "filter drop", "engine error"}
 
+// String names the reason for reports.
 func (d Drop) String() string { return dropNames[d] }
 
 // Options configure a run.
@@ -529,7 +530,7 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 			d.messages++
 		}
 		framed++
-		done, drop := s.dispatch(p, now, &s.msg)
+		done, wait, drop := s.dispatch(p, now, &s.msg)
 		if s.opt.KeepMessages {
 			s.res.Messages = append(s.res.Messages, Message{
 				Flow: fs.key, Dir: dir, Request: isReq, Final: s.msg.Final, Exchange: s.msg.Exchange,
@@ -538,13 +539,13 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 		}
 		d.re.Consume(m.Len)
 		d.processed, d.procAt = mEnd, done
-		s.release(d, done, drop, mStart)
+		s.release(d, done, wait, drop, mStart)
 	}
 	if d.opaque {
 		d.re.Consume(len(d.re.Data()))
 		d.processed, d.procAt = math.MaxInt64, now
 	}
-	s.release(d, d.procAt, Forwarded, 0)
+	s.release(d, d.procAt, 0, Forwarded, 0)
 	if isReq && framed > 0 && fs.clientKnown {
 		// Responses that waited for these requests can be framed now.
 		r := &fs.dirs[1-dir]
@@ -555,9 +556,11 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 }
 
 // release hands every pending frame whose bytes are all processed to the
-// deparser at time at (or later, to keep the direction's order). A message
-// dropped for reason drop takes the frames lying wholly inside it along.
-func (s *Sim) release(d *dirState, at model.Time, drop Drop, mStart int64) {
+// deparser at time at (or later, to keep the direction's order); wait is
+// how long their message queued for an engine (the hold stage's queueing).
+// A message dropped for reason drop takes the frames lying wholly inside it
+// along.
+func (s *Sim) release(d *dirState, at, wait model.Time, drop Drop, mStart int64) {
 	k := 0
 	for _, f := range d.pending {
 		if s.endOff[f] > d.processed {
@@ -572,7 +575,8 @@ func (s *Sim) release(d *dirState, at model.Time, drop Drop, mStart int64) {
 		}
 		rel := max(at, s.reasmAt[f], d.lastRel)
 		d.lastRel = rel
-		s.stats.Stages[StageHold].add(rel-s.reasmAt[f], 0)
+		hold := rel - s.reasmAt[f]
+		s.stats.Stages[StageHold].add(hold, min(wait, hold))
 		s.h.push(rel, f, evRelease)
 	}
 	clear(d.pending[k:])
@@ -587,7 +591,7 @@ func (s *Sim) releaseNow(i int32, t model.Time) {
 // dispatch assigns a message to the engine with the shortest queue (lowest
 // index on ties), runs the filters, and returns when the engine is done with
 // it and whether it is dropped.
-func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (model.Time, Drop) {
+func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (done, wait model.Time, drop Drop) {
 	ec := &s.t.Config.Engine
 	best := 0
 	for e := range s.eng {
@@ -600,7 +604,7 @@ func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (model.Time, 
 	if s.eng[best].len() > ec.QueueDepth {
 		if ec.QueuePolicy == model.PolicyDrop {
 			s.stats.Engine.QueueFull++
-			return now, QueueFull
+			return now, 0, QueueFull
 		}
 		// Backpressure: wait for the first engine whose queue drains below
 		// the depth; the reassembly stage emits nothing meanwhile.
@@ -632,7 +636,7 @@ func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (model.Time, 
 	}
 	service := s.t.Cycles(int64(s.t.Config.Stages.Dispatch)+s.t.Beats(m.Head.Len)) + cost
 	start := max(enq, q.last())
-	done := start + service
+	done = start + service
 	s.stats.Engine.noteDepth(q.len()) // messages waiting once this one is queued
 	q.done = append(q.done, done)
 	es := &s.stats.Engine
@@ -647,12 +651,12 @@ func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (model.Time, 
 	case err != nil:
 		es.Errors++
 		s.stats.noteEngineError(m.Flow, err)
-		return done, EngineError
+		return done, start - now, EngineError
 	case res.Verdict == engine.Drop:
 		es.FilterDrops++
-		return done, FilterDrop
+		return done, start - now, FilterDrop
 	}
-	return done, Forwarded
+	return done, start - now, Forwarded
 }
 
 // depart runs a released frame through the deparser and out of the NIC.
@@ -709,7 +713,7 @@ func (s *Sim) flush() bool {
 				s.stats.Flushed += len(d.pending)
 				d.opaque = true
 				d.processed, d.procAt = math.MaxInt64, at
-				s.release(d, at, Forwarded, 0)
+				s.release(d, at, 0, Forwarded, 0)
 			}
 		}
 	}

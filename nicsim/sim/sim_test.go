@@ -195,6 +195,10 @@ func TestDD1(t *testing.T) {
 		if r.Stats.Engine.Wait != wantWait {
 			t.Errorf("period %v service %v: total engine wait %v, want %v", tc.period, svc, r.Stats.Engine.Wait, wantWait)
 		}
+		// Single-frame messages: the frame's hold queueing is its message's.
+		if r.Stats.Stages[StageHold].Wait != wantWait {
+			t.Errorf("hold-stage queueing %v, want %v", r.Stats.Stages[StageHold].Wait, wantWait)
+		}
 		if r.Stats.Engine.Service != model.Time(n)*svc {
 			t.Errorf("service %v, want %v", r.Stats.Engine.Service, model.Time(n)*svc)
 		}

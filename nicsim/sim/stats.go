@@ -34,6 +34,7 @@ var stageNames = [NumStages]string{
 	"hold (message+engine)", "deparser", "MAC/PHY TX", "wire TX queue", "DMA NIC→host",
 }
 
+// String names the stage for reports.
 func (s Stage) String() string { return stageNames[s] }
 
 // StageStats accumulates the time frames spent in one stage.
