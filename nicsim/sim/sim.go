@@ -9,6 +9,11 @@
 // map is iterated, and engines are called in simulated-time order, so the
 // same input and engines give the same output bit for bit.
 //
+// Run simulates a whole input (offline replay). New, Offer, Advance and
+// Finish drive the same simulation as frames arrive, with OnDepart
+// reporting each departure: the form a live NIC uses to know when a frame
+// may leave.
+//
 // What a frame goes through, ingress (wire → host):
 //
 //	wire RX → MAC/PHY RX → parser → flow table → reassembly ─┬→ deparser → DMA to host
@@ -87,6 +92,10 @@ type Options struct {
 	KeepTransit bool
 	// KeepMessages records every message in Result.Messages.
 	KeepMessages bool
+	// OnDepart, if set, is called for every frame as it leaves the NIC or
+	// is dropped, in simulated-time order, with the frame's id (its index
+	// in Run's input, or the id Offer returned).
+	OnDepart func(id int, at model.Time, drop Drop)
 }
 
 // Result is the outcome of a run.
@@ -207,17 +216,26 @@ func (q *engineQ) last() model.Time {
 	return q.done[len(q.done)-1]
 }
 
-// Sim is one simulation run's state. Use Run.
+// Sim is one simulation's state: Run drives it over a whole input; New,
+// Offer, Advance and Finish drive it incrementally, as frames arrive (the
+// form a live NIC needs).
 type Sim struct {
 	opt   Options
-	t     *model.Timing
-	in    []Input
-	res   *Result
-	h     eventHeap
-	pipes [2]pipe // [egress, ingress] indexed by ToHost
-	eng   []engineQ
-	table *flow.Table[flowState]
-	flows []*flowState // live flows, in a deterministic order (flush walks it)
+	batch bool // Run: s.in is the caller's input, ids are its indices
+	next  int  // batch: next input to schedule
+	// streaming: slots of frames that have left, reused by Offer
+	free      []int32
+	lastOffer model.Time
+	advanced  model.Time
+	finished  bool
+	t         *model.Timing
+	in        []Input
+	res       *Result
+	h         eventHeap
+	pipes     [2]pipe // [egress, ingress] indexed by ToHost
+	eng       []engineQ
+	table     *flow.Table[flowState]
+	flows     []*flowState // live flows, in a deterministic order (flush walks it)
 
 	// per frame
 	startOff []int64
@@ -234,8 +252,78 @@ func Run(in []Input, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.run()
+	s.batch = true
+	wall := time.Now()
+	// Arrivals are scheduled lazily, one ahead, so the heap holds only
+	// frames in flight.
+	if len(in) > 0 {
+		s.h.push(in[0].Time, 0, evArrive)
+		s.next = 1
+	}
+	s.finish()
+	s.res.Stats.Wall = time.Since(wall)
 	return s.res, nil
+}
+
+// New returns an empty simulation to drive incrementally: Offer each frame
+// as it arrives, Advance the simulated clock, and Finish at the end. Frame
+// ids are reused once a frame has left (OnDepart reports it), so memory
+// stays proportional to the frames in flight; Result's per-frame slices
+// are then indexed by id and only meaningful inside OnDepart.
+func New(opt Options) (*Sim, error) { return newSim(nil, opt) }
+
+// Offer adds a frame arriving at in.Time, which must not precede the
+// previous frame's arrival nor the time the simulation was advanced to. It
+// returns the frame's id.
+func (s *Sim) Offer(in Input) (int, error) {
+	switch {
+	case s.batch || s.finished:
+		return 0, errors.New("sim: Offer on a finished or batch simulation")
+	case in.Time < s.lastOffer:
+		return 0, fmt.Errorf("sim: frame arrives at %v, before the previous frame at %v", in.Time, s.lastOffer)
+	case in.Time < s.advanced:
+		return 0, fmt.Errorf("sim: frame arrives at %v, but the simulation already advanced to %v", in.Time, s.advanced)
+	}
+	s.lastOffer = in.Time
+	var id int32
+	if n := len(s.free); n > 0 {
+		id, s.free = s.free[n-1], s.free[:n-1]
+		s.in[id] = in
+	} else {
+		id = int32(len(s.in))
+		s.in = append(s.in, in)
+		s.res.Depart = append(s.res.Depart, 0)
+		s.res.Dropped = append(s.res.Dropped, Forwarded)
+		s.startOff = append(s.startOff, 0)
+		s.endOff = append(s.endOff, 0)
+		s.reasmAt = append(s.reasmAt, 0)
+	}
+	s.res.Depart[id], s.res.Dropped[id] = 0, Forwarded
+	s.stats.Frames++
+	if s.stats.Frames == 1 {
+		s.stats.FirstArrival = in.Time
+	}
+	s.h.push(in.Time, id, evArrive)
+	return int(id), nil
+}
+
+// Advance runs every event at or before t. Offer every frame that arrives
+// at or before t first: later offers may not arrive before t.
+func (s *Sim) Advance(t model.Time) {
+	if s.finished {
+		return
+	}
+	s.step(t)
+	s.advanced = max(s.advanced, t)
+}
+
+// Finish runs the simulation to its end: held frames of messages that
+// cannot complete are released as they are (see Stats.Flushed).
+func (s *Sim) Finish() *Result {
+	if !s.finished {
+		s.finish()
+	}
+	return s.res
 }
 
 func newSim(in []Input, opt Options) (*Sim, error) {
@@ -272,40 +360,52 @@ func newSim(in []Input, opt Options) (*Sim, error) {
 	return s, nil
 }
 
-func (s *Sim) run() {
-	wall := time.Now()
-	// Arrivals are scheduled lazily, one ahead, so the heap holds only
-	// frames in flight.
-	next := 0
-	if len(s.in) > 0 {
-		s.h.push(s.in[0].Time, 0, evArrive)
-		next = 1
-	}
-	for {
-		for s.h.len() > 0 {
-			e := s.h.pop()
-			switch e.kind {
-			case evArrive:
-				if next < len(s.in) {
-					s.h.push(s.in[next].Time, int32(next), evArrive)
-					next++
-				}
-				s.arrive(e.frame, e.t)
-			case evReasm:
-				s.reassembled(e.frame, e.t)
-			case evRelease:
-				s.depart(e.frame, e.t)
-			case evUnblock:
-				s.unblock(int(e.frame), e.t)
+// step runs the events at or before limit, in (time, schedule) order.
+func (s *Sim) step(limit model.Time) {
+	for s.h.len() > 0 && s.h.ev[0].t <= limit {
+		e := s.h.pop()
+		switch e.kind {
+		case evArrive:
+			if s.batch && s.next < len(s.in) {
+				s.h.push(s.in[s.next].Time, int32(s.next), evArrive)
+				s.next++
 			}
+			s.arrive(e.frame, e.t)
+		case evReasm:
+			s.reassembled(e.frame, e.t)
+		case evRelease:
+			s.depart(e.frame, e.t)
+		case evUnblock:
+			s.unblock(int(e.frame), e.t)
 		}
+	}
+}
+
+func (s *Sim) finish() {
+	for {
+		s.step(math.MaxInt64)
 		if !s.flush() {
 			break
 		}
 	}
+	s.finished = true
 	s.stats.finish(s)
-	s.stats.Wall = time.Since(wall)
 	s.res.Stats = s.stats
+}
+
+// left records that frame i left the NIC at t (or was dropped there).
+func (s *Sim) left(i int32, t model.Time, drop Drop) {
+	s.res.Dropped[i] = drop
+	if drop != Forwarded {
+		s.stats.Dropped[drop]++
+	}
+	if s.opt.OnDepart != nil {
+		s.opt.OnDepart(int(i), t, drop)
+	}
+	if !s.batch {
+		s.in[i] = Input{} // drop the reference to the frame's bytes
+		s.free = append(s.free, i)
+	}
 }
 
 // arrive runs the frame through the stages before the reassembly output:
@@ -336,8 +436,7 @@ func (s *Sim) arrive(i int32, t model.Time) {
 		// The parser checks and drops it; it occupies the parser meanwhile.
 		start := p.parser.serve(at, occ)
 		st[StageParser].add(start-at+s.t.Cycles(int64(s.t.Config.Stages.Parser)), start-at)
-		s.res.Dropped[i] = Malformed
-		s.stats.Dropped[Malformed]++
+		s.left(i, start, Malformed)
 		return
 	}
 	at = s.stage(&p.parser, StageParser, at, occ, s.t.Config.Stages.Parser)
@@ -569,8 +668,7 @@ func (s *Sim) release(d *dirState, at, wait model.Time, drop Drop, mStart int64)
 			continue
 		}
 		if drop != Forwarded && s.endOff[f] > s.startOff[f] && s.startOff[f] >= mStart {
-			s.res.Dropped[f] = drop
-			s.stats.Dropped[drop]++
+			s.left(f, at, drop)
 			continue
 		}
 		rel := max(at, s.reasmAt[f], d.lastRel)
@@ -689,6 +787,7 @@ func (s *Sim) depart(i int32, t model.Time) {
 	s.stats.Forwarded++
 	s.stats.noteTransit(in.ToHost, dep-in.Time)
 	s.stats.LastDepart = max(s.stats.LastDepart, dep)
+	s.left(i, dep, Forwarded)
 }
 
 // flush ends the capture: messages that can no longer complete (no more

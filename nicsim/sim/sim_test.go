@@ -432,3 +432,59 @@ func BenchmarkPassThrough(b *testing.B) {
 		b.ReportMetric(frames/cpu.Seconds(), "frames/cpu-s")
 	}
 }
+
+// TestStreaming drives the simulation frame by frame, as a live NIC does,
+// and checks it gives the batch run's departures with bounded memory.
+func TestStreaming(t *testing.T) {
+	in := mixed(t, 30)
+	c := model.Default()
+	batch := run(t, in, c, nil)
+
+	got := make([]model.Time, len(in))
+	drops := 0
+	owner := map[int]int{} // live id → input index
+	s, err := New(Options{Timing: timing(t, c), Engines: engine.NewPassThrough(c.Engine.Count),
+		OnDepart: func(id int, at model.Time, drop Drop) {
+			k, ok := owner[id]
+			if !ok {
+				t.Fatalf("departure of unknown id %d", id)
+			}
+			delete(owner, id)
+			got[k] = at
+			if drop != Forwarded {
+				drops++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, x := range in {
+		s.Advance(x.Time)
+		id, err := s.Offer(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := owner[id]; dup {
+			t.Fatalf("id %d reused while its frame is in flight", id)
+		}
+		owner[id] = k
+	}
+	if _, err := s.Offer(Input{Time: 0}); err == nil {
+		t.Error("an offer in the past was accepted")
+	}
+	res := s.Finish()
+	if len(owner) != 0 || drops != 0 {
+		t.Fatalf("%d frames never left, %d dropped", len(owner), drops)
+	}
+	for k := range in {
+		if got[k] != batch.Depart[k] {
+			t.Errorf("frame %d: streaming departs at %v, batch at %v", k, got[k], batch.Depart[k])
+		}
+	}
+	if len(res.Depart) >= len(in)/2 {
+		t.Errorf("streaming kept %d frame slots for %d frames; ids should be reused", len(res.Depart), len(in))
+	}
+	if res.Stats.Forwarded != len(in) || res.Stats.Frames != len(in) {
+		t.Errorf("stats: %d forwarded of %d frames", res.Stats.Forwarded, res.Stats.Frames)
+	}
+}

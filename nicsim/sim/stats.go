@@ -180,9 +180,11 @@ func (st *Stats) noteTransit(toHost bool, d model.Time) {
 }
 
 func (st *Stats) finish(s *Sim) {
-	st.Frames = len(s.in)
-	if len(s.in) > 0 {
-		st.FirstArrival = s.in[0].Time
+	if s.batch {
+		st.Frames = len(s.in)
+		if len(s.in) > 0 {
+			st.FirstArrival = s.in[0].Time
+		}
 	}
 	for i := range st.Transit {
 		slices.Sort(st.Transit[i])
