@@ -29,54 +29,53 @@ var (
 	}())
 )
 
+// fuzzBody is FuzzSim's property check on one input.
 func fuzzBody(t *testing.T, data []byte, backpressure bool) {
 	tm, tmBP := fuzzTiming, fuzzTimingBP
 	a := frame.Endpoint{IP: [4]byte{10, 0, 0, 1}, Port: 80}
 	b1 := frame.Endpoint{IP: [4]byte{10, 0, 0, 2}, Port: 5000}
 	b2 := frame.Endpoint{IP: [4]byte{10, 0, 0, 3}, Port: 5001}
-	{
-		// Each segment: who (1 byte), seq (4), flags (1), length (1), payload.
-		var in []Input
-		var at model.Time
-		for len(data) >= 7 && len(in) < 64 {
-			who, seq := data[0], uint32(data[1])<<24|uint32(data[2])<<16|uint32(data[3])<<8|uint32(data[4])
-			flags := frame.Flags(data[5]) & (frame.SYN | frame.ACK | frame.FIN | frame.RST | frame.PSH)
-			n := min(int(data[6]), len(data)-7)
-			payload := data[7 : 7+n]
-			data = data[7+n:]
-			x := Input{Time: at, Len: 54 + n}
-			x.Packet = frame.Packet{Kind: frame.KindTCP, Seq: seq, Flags: flags, Payload: payload}
-			peer := b1
-			if who&4 != 0 {
-				peer = b2
-			}
-			if who&1 == 0 {
-				x.Packet.Src, x.Packet.Dst, x.ToHost = peer, a, true
-			} else {
-				x.Packet.Src, x.Packet.Dst = a, peer
-			}
-			if who&8 != 0 {
-				x.Packet.Kind = frame.KindOther
-			}
-			in = append(in, x)
-			at += model.Time(who>>4) * 100 * model.Nanosecond
+	// Each segment: who (1 byte), seq (4), flags (1), length (1), payload.
+	var in []Input
+	var at model.Time
+	for len(data) >= 7 && len(in) < 64 {
+		who, seq := data[0], uint32(data[1])<<24|uint32(data[2])<<16|uint32(data[3])<<8|uint32(data[4])
+		flags := frame.Flags(data[5]) & (frame.SYN | frame.ACK | frame.FIN | frame.RST | frame.PSH)
+		n := min(int(data[6]), len(data)-7)
+		payload := data[7 : 7+n]
+		data = data[7+n:]
+		x := Input{Time: at, Len: 54 + n}
+		x.Packet = frame.Packet{Kind: frame.KindTCP, Seq: seq, Flags: flags, Payload: payload}
+		peer := b1
+		if who&4 != 0 {
+			peer = b2
 		}
-		timing := tm
-		if backpressure {
-			timing = tmBP
+		if who&1 == 0 {
+			x.Packet.Src, x.Packet.Dst, x.ToHost = peer, a, true
+		} else {
+			x.Packet.Src, x.Packet.Dst = a, peer
 		}
-		res, err := Run(in, Options{Timing: timing, Engines: engine.NewPassThrough(timing.Config.Engine.Count), KeepMessages: true})
-		if err != nil {
-			t.Fatal(err)
+		if who&8 != 0 {
+			x.Packet.Kind = frame.KindOther
 		}
-		st := &res.Stats
-		if st.Forwarded+st.DroppedTotal() != len(in) {
-			t.Fatalf("%d forwarded + %d dropped != %d frames", st.Forwarded, st.DroppedTotal(), len(in))
-		}
-		for i := range in {
-			if res.Dropped[i] == Forwarded && res.Depart[i] < in[i].Time {
-				t.Fatalf("frame %d departs at %v before arriving at %v", i, res.Depart[i], in[i].Time)
-			}
+		in = append(in, x)
+		at += model.Time(who>>4) * 100 * model.Nanosecond
+	}
+	timing := tm
+	if backpressure {
+		timing = tmBP
+	}
+	res, err := Run(in, Options{Timing: timing, Engines: engine.NewPassThrough(timing.Config.Engine.Count), KeepMessages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &res.Stats
+	if st.Forwarded+st.DroppedTotal() != len(in) {
+		t.Fatalf("%d forwarded + %d dropped != %d frames", st.Forwarded, st.DroppedTotal(), len(in))
+	}
+	for i := range in {
+		if res.Dropped[i] == Forwarded && res.Depart[i] < in[i].Time {
+			t.Fatalf("frame %d departs at %v before arriving at %v", i, res.Depart[i], in[i].Time)
 		}
 	}
 }
