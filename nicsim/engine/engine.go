@@ -8,7 +8,9 @@
 //
 // PassThrough is the engine with no filters. The Proxy-Wasm runtime plugs in
 // by implementing Engine over its filter chain (one VM per engine) with the
-// instruction counter of runtime/internal/icount; see docs/nicsim.md.
+// instruction counter of runtime/internal/icount, returning the message's
+// new bytes in Result.Rewrite when the filters changed it; see
+// docs/nicsim.md.
 package engine
 
 import (
@@ -57,6 +59,13 @@ type Result struct {
 	Instructions uint64
 	// Verdict is the filters' decision.
 	Verdict Verdict
+	// Rewrite, when not nil, is the message as the filters changed it (a
+	// whole HTTP/1.1 message, head and framed body, e.g. with a routing
+	// header added). The NIC sends it instead of the original: re-segmented,
+	// with the connection's later sequence and acknowledgment numbers
+	// shifted by the change in length. The slice must stay valid after
+	// Process returns.
+	Rewrite []byte
 }
 
 // Engine runs the filters of one simulated NIC engine. The NIC calls Process

@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/google/gopacket"
@@ -162,3 +163,27 @@ func (c *Conn) Close(fromClient bool, emit Emit) error {
 
 // NextSeq is the next sequence number the given side will send.
 func (c *Conn) NextSeq(fromClient bool) uint32 { return c.next[side(fromClient)] }
+
+// ShiftSeqAck returns a copy of an Ethernet/IPv4/TCP frame with seqDelta
+// added to its sequence number and ackDelta to its acknowledgment number
+// (modulo 2^32) and the TCP checksum recomputed. The deparser uses it on the
+// segments that follow a message the filters lengthened or shortened.
+func ShiftSeqAck(f []byte, seqDelta, ackDelta uint32) ([]byte, error) {
+	var pk Packet
+	if err := NewParser().Parse(f, &pk); err != nil {
+		return nil, err
+	}
+	if pk.Kind != KindTCP {
+		return nil, fmt.Errorf("frame: ShiftSeqAck on a frame that is not IPv4/TCP")
+	}
+	out := append([]byte(nil), f...)
+	ihl := int(out[ethHeaderLen]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(out[ethHeaderLen+2:]))
+	ip := out[ethHeaderLen : ethHeaderLen+total]
+	seg := ip[ihl:]
+	binary.BigEndian.PutUint32(seg[4:], pk.Seq+seqDelta)
+	binary.BigEndian.PutUint32(seg[8:], pk.Ack+ackDelta)
+	seg[16], seg[17] = 0, 0
+	binary.BigEndian.PutUint16(seg[16:], checksum(seg, pseudoHeaderSum(ip[12:16], ip[16:20], len(seg))))
+	return out, nil
+}

@@ -283,3 +283,25 @@ func TestChecksumMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+func TestShiftSeqAck(t *testing.T) {
+	f := validFrame(t)
+	out, err := ShiftSeqAck(f, 100, 0xffffffff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pk Packet
+	if err := NewParser().Parse(out, &pk); err != nil {
+		t.Fatalf("shifted frame does not parse (checksum?): %v", err)
+	}
+	verifyWithGopacket(t, out)
+	if pk.Seq != 101 || pk.Ack != 1 || string(pk.Payload) != "hello" {
+		t.Errorf("seq %d ack %d payload %q", pk.Seq, pk.Ack, pk.Payload)
+	}
+	if f[38] != 0 || f[41] != 1 {
+		t.Error("the input frame was modified")
+	}
+	if _, err := ShiftSeqAck(f[:20], 1, 1); err == nil {
+		t.Error("malformed frame accepted")
+	}
+}

@@ -209,17 +209,9 @@ func Run(recs []pcapio.Record, opt Options) (*Report, []pcapio.Record, error) {
 	rep.Sim = res
 	rep.FirstExchange = firstExchangeCosts(in, res)
 
-	out := make([]pcapio.Record, 0, res.Stats.Forwarded)
-	idx := make([]int, 0, res.Stats.Forwarded)
-	for k := range in {
-		if res.Dropped[k] == sim.Forwarded {
-			idx = append(idx, k)
-		}
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmpInt64(int64(res.Depart[a]), int64(res.Depart[b])) })
-	for _, k := range idx {
-		r := recs[order[k]]
-		out = append(out, pcapio.Record{Time: base + res.Depart[k].Nanoseconds(), Data: r.Data, OrigLen: len(r.Data)})
+	out, err := output(recs, order, in, res, base)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	if opt.ProbeFrames >= 0 {
@@ -235,6 +227,52 @@ func Run(recs []pcapio.Record, opt Options) (*Report, []pcapio.Record, error) {
 		rep.HostTime.ProbeFrames = rep.Saturation.Simulated
 	}
 	return rep, out, nil
+}
+
+// output lists the frames as they leave the NIC, in departure order: the
+// input frames, except on connections where the filters rewrote a message:
+// there the deparser's segments replace the frames that carried it, and
+// later frames have their sequence or acknowledgment numbers shifted.
+func output(recs []pcapio.Record, order []int, in []sim.Input, res *sim.Result, base int64) ([]pcapio.Record, error) {
+	type leaving struct {
+		at   model.Time
+		data []byte
+	}
+	var all []leaving
+	b := frame.NewBuilder()
+	for k := range in {
+		if res.Dropped[k] != sim.Forwarded {
+			continue
+		}
+		data := recs[order[k]].Data
+		pt := res.Patches[k]
+		switch {
+		case pt == nil:
+			all = append(all, leaving{res.Depart[k], data})
+		case pt.Replaced:
+			pk := &in[k].Packet
+			for _, sg := range pt.Segments {
+				f, err := b.Append(nil, &frame.Segment{Src: pk.Src, Dst: pk.Dst, Seq: sg.Seq, Ack: sg.Ack,
+					Flags: sg.Flags, Window: pk.Window, Payload: sg.Payload})
+				if err != nil {
+					return nil, fmt.Errorf("record %d: building a rewritten segment: %w", order[k]+1, err)
+				}
+				all = append(all, leaving{sg.Depart, f})
+			}
+		default:
+			f, err := frame.ShiftSeqAck(data, pt.SeqDelta, pt.AckDelta)
+			if err != nil {
+				return nil, fmt.Errorf("record %d: %w", order[k]+1, err)
+			}
+			all = append(all, leaving{res.Depart[k], f})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b leaving) int { return cmpInt64(int64(a.at), int64(b.at)) })
+	out := make([]pcapio.Record, len(all))
+	for i, l := range all {
+		out[i] = pcapio.Record{Time: base + l.at.Nanoseconds(), Data: l.data, OrigLen: len(l.data)}
+	}
+	return out, nil
 }
 
 // firstExchangeCosts returns, per connection whose handshake and first

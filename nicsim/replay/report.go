@@ -41,6 +41,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Sorted > 0 {
 		fmt.Fprintf(&b, "note: %d records were out of time order and were replayed sorted by time\n", r.Sorted)
 	}
+	if st.Rewritten > 0 || st.RewriteErrors > 0 {
+		fmt.Fprintf(&b, "rewrites: the filters changed %d messages; the deparser re-segmented them and shifted the later sequence/ack numbers of their connections",
+			st.Rewritten)
+		if st.RewriteErrors > 0 {
+			fmt.Fprintf(&b, "; %d rewrites could not be applied (see errors)", st.RewriteErrors)
+		}
+		b.WriteString("\n")
+	}
 	if st.Flushed > 0 {
 		fmt.Fprintf(&b, "note: %d frames were still held in incomplete messages when the capture ended; released unfiltered\n", st.Flushed)
 	}

@@ -10,12 +10,13 @@ import (
 
 // FuzzSim feeds the pipeline arbitrary TCP segments — any sequence numbers,
 // flags and payload bytes, over two connections in both directions — under
-// both queue policies: never a panic, every frame leaves or is dropped
+// both queue policies, with filters that rewrite requests or not: never a
+// panic, every frame leaves or is dropped
 // exactly once, and none leaves before it arrived.
 func FuzzSim(f *testing.F) {
-	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x12GET / HTTP/1.1\r\n\r\n\x03\x00\x00\x00\x00\x00\x12HTTP/1.1 200 OK\r\n\r\n"), true)
-	f.Add([]byte("\x02\x10\x00\x00\x00\x01\x18POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab\x02\x10\x00\x00\x00\x40\x01c"), false)
-	f.Add([]byte("\x01\xff\xff\xff\xff\x01\x00\x05hello\x00\x00\x00\x00\x00\x04\x00"), true)
+	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x12GET / HTTP/1.1\r\n\r\n\x03\x00\x00\x00\x00\x00\x12HTTP/1.1 200 OK\r\n\r\n"), true, true)
+	f.Add([]byte("\x02\x10\x00\x00\x00\x01\x18POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab\x02\x10\x00\x00\x00\x40\x01c"), false, true)
+	f.Add([]byte("\x01\xff\xff\xff\xff\x01\x00\x05hello\x00\x00\x00\x00\x00\x04\x00"), true, false)
 	f.Fuzz(fuzzBody)
 }
 
@@ -30,7 +31,7 @@ var (
 )
 
 // fuzzBody is FuzzSim's property check on one input.
-func fuzzBody(t *testing.T, data []byte, backpressure bool) {
+func fuzzBody(t *testing.T, data []byte, backpressure, rewrite bool) {
 	tm, tmBP := fuzzTiming, fuzzTimingBP
 	a := frame.Endpoint{IP: [4]byte{10, 0, 0, 1}, Port: 80}
 	b1 := frame.Endpoint{IP: [4]byte{10, 0, 0, 2}, Port: 5000}
@@ -65,7 +66,13 @@ func fuzzBody(t *testing.T, data []byte, backpressure bool) {
 	if backpressure {
 		timing = tmBP
 	}
-	res, err := Run(in, Options{Timing: timing, Engines: engine.NewPassThrough(timing.Config.Engine.Count), KeepMessages: true})
+	engines := engine.NewPassThrough(timing.Config.Engine.Count)
+	if rewrite {
+		for k := range engines {
+			engines[k] = addHeader{"x-fuzz: 1\r\n"}
+		}
+	}
+	res, err := Run(in, Options{Timing: timing, Engines: engines, KeepMessages: true})
 	if err != nil {
 		t.Fatal(err)
 	}

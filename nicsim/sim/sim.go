@@ -67,10 +67,11 @@ const (
 	QueueFull        // its message found every engine queue full (drop policy)
 	FilterDrop       // the filters stopped its message
 	EngineError      // the engine failed on its message
+	Merged           // its bytes left in the segments of a message the filters rewrote
 	numDrops
 )
 
-var dropNames = [numDrops]string{"forwarded", "malformed", "queue full", "filter drop", "engine error"}
+var dropNames = [numDrops]string{"forwarded", "malformed", "queue full", "filter drop", "engine error", "merged into a rewritten message"}
 
 // String names the reason for reports.
 func (d Drop) String() string { return dropNames[d] }
@@ -108,7 +109,31 @@ type Result struct {
 	// Messages lists every framed message in dispatch order, when
 	// Options.KeepMessages.
 	Messages []Message
-	Stats    Stats
+	// Patches says, by frame id, how frames leave that differ from their
+	// input: on connections where the filters rewrote a message. Nil when
+	// nothing was rewritten. Only meaningful for Run (streaming reuses ids).
+	Patches map[int]*Patch
+	Stats   Stats
+}
+
+// Patch is how a frame leaves when the filters rewrote a message of its
+// connection: the segments of the rewritten message in its place, or its
+// sequence and acknowledgment numbers shifted by the change in length.
+type Patch struct {
+	// SeqDelta and AckDelta are added (mod 2^32) to the frame's numbers.
+	SeqDelta, AckDelta uint32
+	// Replaced frames carried the original message; they leave as Segments.
+	Replaced bool
+	Segments []Segment
+}
+
+// Segment is a TCP segment the deparser built for a rewritten message.
+type Segment struct {
+	Seq, Ack uint32
+	Flags    frame.Flags
+	Payload  []byte
+	// Depart is when it left, like Result.Depart.
+	Depart model.Time
 }
 
 // Message records one framed HTTP message's trip through the engines.
@@ -162,6 +187,51 @@ type dirState struct {
 	lastRel   model.Time // release time of the last frame, for in-order release
 	opaque    bool       // not HTTP (tunnel or framing error): bytes bypass the engines
 	messages  int
+	shifts    []shift // rewritten messages, in stream order
+}
+
+// shift records a message the filters rewrote: original stream offsets
+// [start, end) and the cumulative length change after it.
+type shift struct {
+	start, end, delta int64
+}
+
+// mapOffset maps an original stream offset to the offset in the stream as
+// it leaves the NIC; an offset inside a rewritten message maps to its start.
+func (d *dirState) mapOffset(off int64) int64 {
+	n := len(d.shifts)
+	if n == 0 {
+		return off
+	}
+	if last := d.shifts[n-1]; off >= last.end {
+		return off + last.delta
+	}
+	var prev int64
+	for _, sh := range d.shifts {
+		if off <= sh.start {
+			break
+		}
+		if off < sh.end {
+			return sh.start + prev
+		}
+		prev = sh.delta
+	}
+	return off + prev
+}
+
+// inRewritten reports whether [so, eo) lies inside a rewritten message.
+func (d *dirState) inRewritten(so, eo int64) bool {
+	for k := len(d.shifts) - 1; k >= 0; k-- {
+		sh := d.shifts[k]
+		if so >= sh.start && eo <= sh.end {
+			return true
+		}
+		if eo <= sh.start {
+			continue
+		}
+		break
+	}
+	return false
 }
 
 type flowState struct {
@@ -186,6 +256,7 @@ func (fs *flowState) reset(key flow.Key, idx int32, opt *Options) {
 		ds.re.Reset(opt.Reassembly)
 		ds.pending = ds.pending[:0]
 		ds.processed, ds.procAt, ds.lastRel, ds.opaque, ds.messages = 0, 0, 0, false, 0
+		ds.shifts = ds.shifts[:0]
 	}
 	fs.http.Reset(opt.HTTP)
 }
@@ -299,6 +370,7 @@ func (s *Sim) Offer(in Input) (int, error) {
 		s.reasmAt = append(s.reasmAt, 0)
 	}
 	s.res.Depart[id], s.res.Dropped[id] = 0, Forwarded
+	delete(s.res.Patches, int(id))
 	s.stats.Frames++
 	if s.stats.Frames == 1 {
 		s.stats.FirstArrival = in.Time
@@ -629,7 +701,15 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 			d.messages++
 		}
 		framed++
-		done, wait, drop := s.dispatch(p, now, &s.msg)
+		done, wait, drop, rewrite := s.dispatch(p, now, &s.msg)
+		if rewrite != nil && drop == Forwarded {
+			if err := s.rewrite(fs, dir, mStart, mEnd, rewrite); err != nil {
+				s.stats.RewriteErrors++
+				s.stats.noteErr(fmt.Sprintf("flow %v: rewritten message not applied, original forwarded: %v", fs.key, err))
+			} else {
+				s.stats.Rewritten++
+			}
+		}
 		if s.opt.KeepMessages {
 			s.res.Messages = append(s.res.Messages, Message{
 				Flow: fs.key, Dir: dir, Request: isReq, Final: s.msg.Final, Exchange: s.msg.Exchange,
@@ -638,13 +718,13 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 		}
 		d.re.Consume(m.Len)
 		d.processed, d.procAt = mEnd, done
-		s.release(d, done, wait, drop, mStart)
+		s.release(fs, dir, done, wait, drop, mStart)
 	}
 	if d.opaque {
 		d.re.Consume(len(d.re.Data()))
 		d.processed, d.procAt = math.MaxInt64, now
 	}
-	s.release(d, d.procAt, 0, Forwarded, 0)
+	s.release(fs, dir, d.procAt, 0, Forwarded, 0)
 	if isReq && framed > 0 && fs.clientKnown {
 		// Responses that waited for these requests can be framed now.
 		r := &fs.dirs[1-dir]
@@ -659,7 +739,8 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 // how long their message queued for an engine (the hold stage's queueing).
 // A message dropped for reason drop takes the frames lying wholly inside it
 // along.
-func (s *Sim) release(d *dirState, at, wait model.Time, drop Drop, mStart int64) {
+func (s *Sim) release(fs *flowState, dir flow.Dir, at, wait model.Time, drop Drop, mStart int64) {
+	d := &fs.dirs[dir]
 	k := 0
 	for _, f := range d.pending {
 		if s.endOff[f] > d.processed {
@@ -669,6 +750,10 @@ func (s *Sim) release(d *dirState, at, wait model.Time, drop Drop, mStart int64)
 		}
 		if drop != Forwarded && s.endOff[f] > s.startOff[f] && s.startOff[f] >= mStart {
 			s.left(f, at, drop)
+			continue
+		}
+		if s.rewritten(fs, dir, f) {
+			s.left(f, max(at, s.reasmAt[f]), Merged)
 			continue
 		}
 		rel := max(at, s.reasmAt[f], d.lastRel)
@@ -689,7 +774,7 @@ func (s *Sim) releaseNow(i int32, t model.Time) {
 // dispatch assigns a message to the engine with the shortest queue (lowest
 // index on ties), runs the filters, and returns when the engine is done with
 // it and whether it is dropped.
-func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (done, wait model.Time, drop Drop) {
+func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (done, wait model.Time, drop Drop, rewrite []byte) {
 	ec := &s.t.Config.Engine
 	best := 0
 	for e := range s.eng {
@@ -702,7 +787,7 @@ func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (done, wait m
 	if s.eng[best].len() > ec.QueueDepth {
 		if ec.QueuePolicy == model.PolicyDrop {
 			s.stats.Engine.QueueFull++
-			return now, 0, QueueFull
+			return now, 0, QueueFull, nil
 		}
 		// Backpressure: wait for the first engine whose queue drains below
 		// the depth; the reassembly stage emits nothing meanwhile.
@@ -749,27 +834,49 @@ func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (done, wait m
 	case err != nil:
 		es.Errors++
 		s.stats.noteEngineError(m.Flow, err)
-		return done, start - now, EngineError
+		return done, start - now, EngineError, nil
 	case res.Verdict == engine.Drop:
 		es.FilterDrops++
-		return done, start - now, FilterDrop
+		return done, start - now, FilterDrop, nil
 	}
-	return done, start - now, Forwarded
+	return done, start - now, Forwarded, res.Rewrite
 }
 
 // depart runs a released frame through the deparser and out of the NIC.
 func (s *Sim) depart(i int32, t model.Time) {
 	in := &s.in[i]
-	p := &s.pipes[b2i(in.ToHost)]
+	var dep model.Time
+	if pt := s.res.Patches[int(i)]; pt != nil && pt.Replaced {
+		// The deparser emits the rewritten message's segments instead.
+		hdr := in.Len - len(in.Packet.Payload)
+		for k := range pt.Segments {
+			sg := &pt.Segments[k]
+			sg.Depart = s.emit(in.ToHost, max(hdr+len(sg.Payload), 60), t)
+			dep = sg.Depart
+		}
+	} else {
+		dep = s.emit(in.ToHost, in.Len, t)
+	}
+	s.res.Depart[i] = dep
+	s.stats.Forwarded++
+	s.stats.noteTransit(in.ToHost, dep-in.Time)
+	s.stats.LastDepart = max(s.stats.LastDepart, dep)
+	s.left(i, dep, Forwarded)
+}
+
+// emit runs one frame of n bytes, released at t, through the deparser and
+// out of the NIC, and returns its departure.
+func (s *Sim) emit(toHost bool, n int, t model.Time) model.Time {
+	p := &s.pipes[b2i(toHost)]
 	st := &s.stats.Stages
-	occ := model.Time(s.t.Beats(in.Len)) * s.t.Cycle()
+	occ := model.Time(s.t.Beats(n)) * s.t.Cycle()
 	start := p.depa.serve(t, occ)
 	out := start + s.t.Cycles(int64(s.t.Config.Stages.Deparser))
 	var dep model.Time
-	if in.ToHost {
+	if toHost {
 		last := out + occ // DMA starts once the whole frame is out
 		st[StageDeparser].add(last-t, start-t)
-		x := s.t.PCIeTransfer(in.Len)
+		x := s.t.PCIeTransfer(n)
 		ds := p.pcie.serve(last, x)
 		dep = ds + x + s.t.DMALatency
 		st[StageDMAToHost].add(dep-last, ds-last)
@@ -778,16 +885,12 @@ func (s *Sim) depart(i int32, t model.Time) {
 		mac := s.t.Cycles(int64(s.t.Config.Stages.MACTX)) + s.t.MACPHY
 		st[StageMACTX].add(mac, 0)
 		ready := out + mac
-		ser := s.t.Serialization(in.Len + model.FCSBytes)
+		ser := s.t.Serialization(n + model.FCSBytes)
 		ws := p.port.serve(ready, ser)
 		st[StageWireTX].add(ws-ready, ws-ready)
 		dep = ws
 	}
-	s.res.Depart[i] = dep
-	s.stats.Forwarded++
-	s.stats.noteTransit(in.ToHost, dep-in.Time)
-	s.stats.LastDepart = max(s.stats.LastDepart, dep)
-	s.left(i, dep, Forwarded)
+	return dep
 }
 
 // flush ends the capture: messages that can no longer complete (no more
@@ -812,7 +915,7 @@ func (s *Sim) flush() bool {
 				s.stats.Flushed += len(d.pending)
 				d.opaque = true
 				d.processed, d.procAt = math.MaxInt64, at
-				s.release(d, at, 0, Forwarded, 0)
+				s.release(fs, flow.Dir(dir), at, 0, Forwarded, 0)
 			}
 		}
 	}

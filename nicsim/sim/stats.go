@@ -125,6 +125,9 @@ type Stats struct {
 	// Flushed counts frames still held when the input ended (an incomplete
 	// message), released as they were.
 	Flushed int
+	// Rewritten counts messages the filters rewrote and the deparser sent
+	// re-segmented; RewriteErrors those it could not (sent as they were).
+	Rewritten, RewriteErrors int
 	// FirstArrival and LastDepart bound the simulated run.
 	FirstArrival, LastDepart model.Time
 	// Transit holds forwarded frames' transit times (departure − arrival)
