@@ -82,8 +82,9 @@ func parseFilterSpec(s string) (filterSpec, error) {
 }
 
 // nicEngines builds the NIC's n engines running the given filters. It is
-// nil until the Proxy-Wasm runtime is wired in (a file that sets it in its
-// init); until then --filter is refused with a clear error.
+// nil until the Proxy-Wasm runtime is wired in (a cmd/nicrt/nic_*.go file
+// that sets it in its init, with an engine.Engine over runtime streams);
+// until then --filter is refused with a clear error.
 var nicEngines func(filters []filterSpec, n int) ([]engine.Engine, error)
 
 // Engines resolves --filter into an engine factory for the replay; nil
@@ -101,8 +102,8 @@ func (c *nicCommon) Engines() (func(n int) ([]engine.Engine, error), error) {
 		specs = append(specs, f)
 	}
 	if nicEngines == nil {
-		return nil, errors.New("--filter is not yet wired: the NIC's wasm engines need the Proxy-Wasm runtime (runtime/), " +
-			"which has not landed; replay without --filter for the pass-through NIC")
+		return nil, errors.New("--filter is not yet wired: the NIC's engines are not yet connected to the Proxy-Wasm runtime (runtime/); " +
+			"replay without --filter for the pass-through NIC")
 	}
 	return func(n int) ([]engine.Engine, error) { return nicEngines(specs, n) }, nil
 }
