@@ -7,10 +7,10 @@
 // same message costs the same simulated time on any machine.
 //
 // PassThrough is the engine with no filters. The Proxy-Wasm runtime plugs in
-// by implementing Engine over its filter chain (one VM per engine) with the
-// instruction counter of runtime/internal/icount, returning the message's
-// new bytes in Result.Rewrite when the filters changed it; see
-// docs/nicsim.md.
+// by implementing Engine over its filter chain (plugins loaded with
+// instruction counting, so a stream reports the instructions its callbacks
+// executed), returning the message's new bytes in Result.Rewrite when the
+// filters changed it; see docs/nicsim.md.
 package engine
 
 import (
