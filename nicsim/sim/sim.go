@@ -355,6 +355,9 @@ func (s *Sim) Offer(in Input) (int, error) {
 	case in.Time < s.advanced:
 		return 0, fmt.Errorf("sim: frame arrives at %v, but the simulation already advanced to %v", in.Time, s.advanced)
 	}
+	if len(s.free) == 0 && len(s.in) == math.MaxInt32 {
+		return 0, fmt.Errorf("sim: %d frames in flight; no id left", len(s.in))
+	}
 	s.lastOffer = in.Time
 	var id int32
 	if n := len(s.free); n > 0 {
@@ -405,6 +408,9 @@ func newSim(in []Input, opt Options) (*Sim, error) {
 	n := opt.Timing.Config.Engine.Count
 	if len(opt.Engines) != n {
 		return nil, fmt.Errorf("sim: %d engines given, the model has engine.count %d", len(opt.Engines), n)
+	}
+	if len(in) > math.MaxInt32 {
+		return nil, fmt.Errorf("sim: %d input frames; at most %d per run", len(in), math.MaxInt32)
 	}
 	for i := 1; i < len(in); i++ {
 		if in[i].Time < in[i-1].Time {
