@@ -6,7 +6,8 @@
 // held back according to the model's queue policy.
 //
 // The simulation is deterministic: events run in (time, schedule order), no
-// map is iterated, and engines are called in simulated-time order, so the
+// map iteration order reaches the output, and engines are called in
+// simulated-time order, so the
 // same input and engines give the same output bit for bit.
 //
 // Run simulates a whole input (offline replay). New, Offer, Advance and
