@@ -7,8 +7,8 @@
 //
 // The simulation is deterministic: events run in (time, schedule order), no
 // map iteration order reaches the output, and engines are called in
-// simulated-time order, so the
-// same input and engines give the same output bit for bit.
+// simulated-time order, so the same input and engines give the same output
+// bit for bit.
 //
 // Run simulates a whole input (offline replay). New, Offer, Advance and
 // Finish drive the same simulation as frames arrive, with OnDepart
