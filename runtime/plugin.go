@@ -39,7 +39,8 @@ type PluginConfig struct {
 	// PoolSize is the number of VMs (default GOMAXPROCS).
 	PoolSize int
 	// CountInstructions instruments the module so every callback reports
-	// the wasm instructions it executed (the NIC model's cost input).
+	// the wasm instructions it executed (the NIC model's cost input). Such
+	// VMs get a deterministic random source (see deterministicRand).
 	CountInstructions bool
 }
 
@@ -278,6 +279,9 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(cryptoRand{}).
 		WithStdout(stdout).WithStderr(stderr)
+	if p.cfg.CountInstructions {
+		mc = mc.WithRandSource(newDeterministicRand())
+	}
 	h.wd.add(v)
 	fail := func(err error) (*vm, []string, error) {
 		h.wd.remove(v)
