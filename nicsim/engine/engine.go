@@ -66,6 +66,11 @@ type Result struct {
 	// shifted by the change in length. The slice must stay valid after
 	// Process returns.
 	Rewrite []byte
+	// Reply, with Verdict Drop, is a whole HTTP/1.1 response the filters
+	// produced instead of forwarding the request (a local response: a
+	// fault abort, a denial). A live NIC sends it back to the requester;
+	// the offline replay counts the request as dropped.
+	Reply []byte
 }
 
 // Engine runs the filters of one simulated NIC engine. The NIC calls Process
