@@ -296,33 +296,26 @@ func (v *vm) outputs(retPtr, retSize uint32) bool {
 // returnBytes copies b into guest memory and stores its address and length
 // at retPtr and retSize, as every "return_*_data" output of the ABI works.
 func (v *vm) returnBytes(b []byte, retPtr, retSize uint32) abi.Status {
-	if !v.outputs(retPtr, retSize) {
-		return abi.StatusInvalidMemoryAccess
-	}
-	var p uint32
-	if len(b) > 0 {
-		var dst []byte
-		p, dst = v.guestBuffer(uint32(len(b)))
-		copy(dst, b)
-	}
-	v.mem.WriteUint32Le(retPtr, p)
-	v.mem.WriteUint32Le(retSize, uint32(len(b)))
-	return abi.StatusOK
+	return returnData(v, b, retPtr, retSize)
 }
 
 // returnString is returnBytes for a string, without converting it.
 func (v *vm) returnString(s string, retPtr, retSize uint32) abi.Status {
+	return returnData(v, s, retPtr, retSize)
+}
+
+func returnData[D name](v *vm, d D, retPtr, retSize uint32) abi.Status {
 	if !v.outputs(retPtr, retSize) {
 		return abi.StatusInvalidMemoryAccess
 	}
 	var p uint32
-	if len(s) > 0 {
+	if len(d) > 0 {
 		var dst []byte
-		p, dst = v.guestBuffer(uint32(len(s)))
-		copy(dst, s)
+		p, dst = v.guestBuffer(uint32(len(d)))
+		copy(dst, d)
 	}
 	v.mem.WriteUint32Le(retPtr, p)
-	v.mem.WriteUint32Le(retSize, uint32(len(s)))
+	v.mem.WriteUint32Le(retSize, uint32(len(d)))
 	return abi.StatusOK
 }
 
