@@ -11,9 +11,10 @@ import (
 const GlobalName = "nicrt_icount"
 
 // ErrUnsupported is wrapped by the errors Instrument and Rewrite return for
-// modules that are well formed but use WebAssembly features this package does not
-// instrument (SIMD, threads, exception handling, tail calls, ...), so callers
-// can tell "valid but unsupported" from "malformed".
+// modules that are well formed but use WebAssembly features this package
+// does not rewrite (SIMD, threads, exception handling, tail calls, ...), so
+// callers can tell "valid but unsupported" from "malformed" and fall back to
+// another mechanism.
 var ErrUnsupported = errors.New("not supported by icount")
 
 // funcError locates a problem in a function body for the reader: the
