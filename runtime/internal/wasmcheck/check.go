@@ -129,91 +129,73 @@ func (c *checker) module() error {
 
 // section1 reads the content of one section.
 func (c *checker) section1(id byte) error {
+	start := c.p
+	var err error
 	switch id {
 	case idCustom:
 		return c.custom()
 	case idType:
 		return c.types()
 	case idImport:
-		return c.imports()
+		_, err = c.vector("imports", "import", 4, MaxImports, c.importEntry) // empty names, kind, index
 	case idFunction:
-		n, err := c.count("functions", 1, MaxFunctions)
-		if err != nil {
-			return err
-		}
-		c.funcs, c.haveFuncs = n, true
-		c.item = "function"
-		for c.index = 0; c.index < n; c.index++ {
-			if _, err := c.u32("type index"); err != nil {
-				return err
-			}
-		}
-		return nil
+		c.funcs, err = c.vector("functions", "function", 1, MaxFunctions, c.typeIndex)
+		c.haveFuncs = true
 	case idTable:
-		start := c.p
-		n, err := c.count("tables", 3, MaxTables)
-		if err != nil {
-			return err
+		var n uint64
+		if n, err = c.vector("tables", "table", 3, MaxTables, c.tableType); err == nil {
+			err = c.addTables(start, n)
 		}
-		if err := c.addTables(start, n); err != nil {
-			return err
-		}
-		c.item = "table"
-		for c.index = 0; c.index < n; c.index++ {
-			if err := c.tableType(); err != nil {
-				return err
-			}
-		}
-		return nil
-	case idMemory:
-		n, err := c.count("memories", 2, noLimit)
-		if err != nil {
-			return err
-		}
-		c.item = "memory"
-		for c.index = 0; c.index < n; c.index++ {
-			if err := c.limits(false); err != nil {
-				return err
-			}
-		}
-		return nil
+	case idMemory: // wazero refuses more than one before allocating for them
+		_, err = c.vector("memories", "memory", 2, noLimit, c.memoryType)
 	case idTag:
-		start := c.p
-		n, err := c.count("tags", 2, MaxTags)
-		if err != nil {
-			return err
+		var n uint64
+		if n, err = c.vector("tags", "tag", 2, MaxTags, c.tagType); err == nil {
+			err = c.addTags(start, n)
 		}
-		if err := c.addTags(start, n); err != nil {
-			return err
-		}
-		c.item = "tag"
-		for c.index = 0; c.index < n; c.index++ {
-			if err := c.tagType(); err != nil {
-				return err
-			}
-		}
-		return nil
 	case idGlobal:
-		return c.globals()
+		_, err = c.vector("globals", "global", 3, MaxGlobals, c.global) // type, mutability, end
 	case idExport:
-		return c.exports()
+		_, err = c.vector("exports", "export", 3, MaxExports, c.export) // empty name, kind, index
 	case idStart:
-		_, err := c.u32("start function index")
-		return err
+		_, err = c.u32("start function index")
 	case idElement:
-		return c.elements()
+		_, err = c.vector("element segments", "element segment", 3, MaxElementSegments, c.elementSegment)
 	case idDataCount:
-		start := c.p
-		n, err := c.u32("data count")
-		if err == nil && n > MaxDataSegments {
+		var n uint32
+		if n, err = c.u32("data count"); err == nil && n > MaxDataSegments {
 			err = c.limit(start, "states %d data segments, more than the limit of %d", n, MaxDataSegments)
 		}
-		return err
 	case idCode:
-		return c.code()
-	default: // idData
-		return c.data()
+		err = c.code()
+	case idData:
+		_, err = c.vector("data segments", "data segment", 2, MaxDataSegments, c.dataSegment) // flags 1, no bytes
 	}
+	return err
+}
+
+// vector reads a vector: its length (see count), then each entry with
+// entry. Unless item is "", errors name the entry by item and index.
+func (c *checker) vector(what, item string, minSize int, max uint64, entry func() error) (uint64, error) {
+	n, err := c.count(what, minSize, max)
+	if err != nil {
+		return 0, err
+	}
+	for i := uint64(0); i < n; i++ {
+		if item != "" {
+			c.item, c.index = item, i
+		}
+		if err := entry(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// typeIndex reads an entry of the function section.
+func (c *checker) typeIndex() error {
+	_, err := c.u32("type index")
+	return err
 }
 
 // types reads the type section: function types, alone or in rec groups.
@@ -346,6 +328,9 @@ func (c *checker) limits(table bool) error {
 	return nil
 }
 
+// memoryType reads a memory's limits.
+func (c *checker) memoryType() error { return c.limits(false) }
+
 // tableType reads a table type, optionally prefixed by 0x40 0x00 and
 // followed by an initializer expression.
 func (c *checker) tableType() error {
@@ -361,8 +346,17 @@ func (c *checker) tableType() error {
 			return c.fail(start, "byte 0x%02x after 0x40 in a table type, want 0x00", reserved)
 		}
 	}
-	if err := c.refType("table element type"); err != nil {
+	// The element type: wazero takes any byte but 0x63 and 0x64 for a
+	// one-byte type and leaves it to validation (which lets an unused
+	// table of a bogus type through), so Check does too.
+	t, err := c.byte1("table element type")
+	if err != nil {
 		return err
+	}
+	if t == 0x63 || t == 0x64 {
+		if err := c.signed(33, "heap type"); err != nil {
+			return err
+		}
 	}
 	if err := c.limits(true); err != nil {
 		return err
@@ -403,49 +397,39 @@ func (c *checker) addTags(off int, n uint64) error {
 	return nil
 }
 
-// imports reads the import section.
-func (c *checker) imports() error {
-	n, err := c.count("imports", 4, MaxImports) // two empty names, a kind, one more byte
+// importEntry reads an import: module and field names, kind, description.
+func (c *checker) importEntry() error {
+	if _, err := c.name("module name"); err != nil {
+		return err
+	}
+	if _, err := c.name("field name"); err != nil {
+		return err
+	}
+	start := c.p
+	kind, err := c.byte1("import kind")
 	if err != nil {
 		return err
 	}
-	c.item = "import"
-	for c.index = 0; c.index < n; c.index++ {
-		if _, err := c.name("module name"); err != nil {
+	switch kind {
+	case 0x00: // function
+		c.importedFuncs++
+		return c.typeIndex()
+	case 0x01:
+		if err := c.addTables(start, 1); err != nil {
 			return err
 		}
-		if _, err := c.name("field name"); err != nil {
+		return c.tableType()
+	case 0x02:
+		return c.memoryType()
+	case 0x03:
+		return c.globalType()
+	case 0x04:
+		if err := c.addTags(start, 1); err != nil {
 			return err
 		}
-		start := c.p
-		kind, err := c.byte1("import kind")
-		if err != nil {
-			return err
-		}
-		switch kind {
-		case 0x00: // function
-			_, err = c.u32("type index")
-			c.importedFuncs++
-		case 0x01:
-			if err = c.addTables(start, 1); err == nil {
-				err = c.tableType()
-			}
-		case 0x02:
-			err = c.limits(false)
-		case 0x03:
-			err = c.globalType()
-		case 0x04:
-			if err = c.addTags(start, 1); err == nil {
-				err = c.tagType()
-			}
-		default:
-			return c.fail(start, "unknown import kind 0x%02x", kind)
-		}
-		if err != nil {
-			return err
-		}
+		return c.tagType()
 	}
-	return nil
+	return c.fail(start, "unknown import kind 0x%02x", kind)
 }
 
 // globalType reads a value type and a mutability flag.
@@ -464,48 +448,29 @@ func (c *checker) globalType() error {
 	return nil
 }
 
-// globals reads the global section.
-func (c *checker) globals() error {
-	n, err := c.count("globals", 3, MaxGlobals) // type, mutability, end
-	if err != nil {
+// global reads a global: its type and initializer.
+func (c *checker) global() error {
+	if err := c.globalType(); err != nil {
 		return err
 	}
-	c.item = "global"
-	for c.index = 0; c.index < n; c.index++ {
-		if err := c.globalType(); err != nil {
-			return err
-		}
-		if err := c.constExpr("initializer"); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.constExpr("initializer")
 }
 
-// exports reads the export section.
-func (c *checker) exports() error {
-	n, err := c.count("exports", 3, MaxExports) // empty name, kind, index
+// export reads an export: name, kind, index.
+func (c *checker) export() error {
+	if _, err := c.name("name"); err != nil {
+		return err
+	}
+	start := c.p
+	kind, err := c.byte1("export kind")
 	if err != nil {
 		return err
 	}
-	c.item = "export"
-	for c.index = 0; c.index < n; c.index++ {
-		if _, err := c.name("name"); err != nil {
-			return err
-		}
-		start := c.p
-		kind, err := c.byte1("export kind")
-		if err != nil {
-			return err
-		}
-		if kind > 4 {
-			return c.fail(start, "unknown export kind 0x%02x", kind)
-		}
-		if _, err := c.u32("index"); err != nil {
-			return err
-		}
+	if kind > 4 {
+		return c.fail(start, "unknown export kind 0x%02x", kind)
 	}
-	return nil
+	_, err = c.u32("index")
+	return err
 }
 
 // constExpr skips a constant expression up to its end, decoding the
@@ -551,111 +516,95 @@ func (c *checker) constExpr(what string) error {
 	}
 }
 
-// elements reads the element section: segments of function indices or of
+// elementSegment reads an element segment of function indices or of
 // initializer expressions, active, passive or declarative (flags 0 to 7).
-func (c *checker) elements() error {
-	n, err := c.count("element segments", 3, MaxElementSegments)
+func (c *checker) elementSegment() error {
+	start := c.p
+	flags, err := c.u32("segment flags")
 	if err != nil {
 		return err
 	}
-	c.item = "element segment"
-	for c.index = 0; c.index < n; c.index++ {
-		start := c.p
-		flags, err := c.u32("segment flags")
-		if err != nil {
+	if flags > 7 {
+		return c.fail(start, "unknown element segment flags %d", flags)
+	}
+	if flags&3 == 2 { // active with a table index
+		if _, err := c.u32("table index"); err != nil {
 			return err
 		}
-		if flags > 7 {
-			return c.fail(start, "unknown element segment flags %d", flags)
+	}
+	if flags&1 == 0 { // active: an offset
+		if err := c.constExpr("offset expression"); err != nil {
+			return err
 		}
-		if flags&3 == 2 { // active with a table index
-			if _, err := c.u32("table index"); err != nil {
-				return err
-			}
-		}
-		if flags&1 == 0 { // active: an offset
-			if err := c.constExpr("offset expression"); err != nil {
-				return err
-			}
-		}
-		if flags&4 == 0 { // function indices
-			if flags&3 != 0 { // element kind, except in the original encoding
-				kindStart := c.p
-				kind, err := c.byte1("element kind")
-				if err != nil {
-					return err
-				}
-				if kind != 0 {
-					return c.fail(kindStart, "element kind 0x%02x, want 0x00 (funcref)", kind)
-				}
-			}
-			m, err := c.count("function indices", 1, MaxTableSize)
+	}
+	if flags&4 == 0 { // function indices
+		if flags&3 != 0 { // element kind, except in the original encoding
+			kindStart := c.p
+			kind, err := c.byte1("element kind")
 			if err != nil {
 				return err
 			}
-			for j := uint64(0); j < m; j++ {
-				if _, err := c.u32("function index"); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if flags&3 != 0 { // reference type, except with flags 4
-			if err := c.refType("element type"); err != nil {
-				return err
+			if kind != 0 {
+				return c.fail(kindStart, "element kind 0x%02x, want 0x00 (funcref)", kind)
 			}
 		}
-		m, err := c.count("initializer expressions", 1, MaxTableSize)
-		if err != nil {
+		_, err := c.vector("function indices", "", 1, MaxTableSize, c.functionIndex)
+		return err
+	}
+	if flags&3 != 0 { // reference type, except with flags 4
+		if err := c.refType("element type"); err != nil {
 			return err
 		}
-		for j := uint64(0); j < m; j++ {
-			if err := c.constExpr("initializer expression"); err != nil {
-				return err
-			}
-		}
 	}
-	return nil
+	_, err = c.vector("initializer expressions", "", 1, MaxTableSize, c.initExpr)
+	return err
 }
+
+func (c *checker) functionIndex() error {
+	_, err := c.u32("function index")
+	return err
+}
+
+func (c *checker) initExpr() error { return c.constExpr("initializer expression") }
 
 // code reads the code section: each body's size and locals declarations.
 func (c *checker) code() error {
 	countStart := c.p
-	n, err := c.count("function bodies", 3, MaxFunctions) // size, no locals, end
+	c.haveCode = true
+	c.allowance = max(MinLocalsAllowance, uint64(c.end-c.p))
+	n, err := c.vector("function bodies", "code entry", 3, MaxFunctions, c.body) // size, no locals, end
+	if err == nil && n != c.funcs {
+		c.item = ""
+		err = c.fail(countStart, "declares %d function bodies but the function section declares %d functions", n, c.funcs)
+	}
+	return err
+}
+
+// body reads a code entry: its size, its locals and its last byte.
+func (c *checker) body() error {
+	sizeStart := c.p
+	size, err := c.u32("body size")
 	if err != nil {
 		return err
 	}
-	c.haveCode = true
-	if n != c.funcs {
-		return c.fail(countStart, "declares %d function bodies but the function section declares %d functions", n, c.funcs)
+	if left := c.end - c.p; uint64(size) > uint64(left) {
+		return c.fail(sizeStart, "body of %d bytes runs past the end of the section (%d bytes remain)", size, left)
 	}
-	c.allowance = max(MinLocalsAllowance, uint64(c.end-countStart))
+	if size > MaxFunctionBodySize {
+		return c.limit(sizeStart, "body of %d bytes, larger than the limit of %d", size, MaxFunctionBodySize)
+	}
 	sectionEnd := c.end
-	c.item = "code entry"
-	for c.index = 0; c.index < n; c.index++ {
-		sizeStart := c.p
-		size, err := c.u32("body size")
-		if err != nil {
-			return err
-		}
-		if left := sectionEnd - c.p; uint64(size) > uint64(left) {
-			return c.fail(sizeStart, "body of %d bytes runs past the end of the section (%d bytes remain)", size, left)
-		}
-		if size > MaxFunctionBodySize {
-			return c.limit(sizeStart, "body of %d bytes, larger than the limit of %d", size, MaxFunctionBodySize)
-		}
-		c.end, c.region = c.p+int(size), "code entry"
-		if err := c.localDecls(); err != nil {
-			return err
-		}
-		if c.p == c.end {
-			return c.fail(c.p, "no instructions after the locals (a body ends with end, 0x0b)")
-		}
-		if last := c.end - 1; c.b[last] != 0x0b {
-			return c.fail(last, "body does not end with end (0x0b) but with 0x%02x", c.b[last])
-		}
-		c.p, c.end, c.region = c.end, sectionEnd, "section"
+	c.end, c.region = c.p+int(size), "code entry"
+	if err := c.localDecls(); err != nil {
+		return err
 	}
+	if c.p == c.end {
+		return c.fail(c.p, "no instructions after the locals (a body ends with end, 0x0b)")
+	}
+	if last := c.end - 1; c.b[last] != 0x0b {
+		return c.fail(last, "body does not end with end (0x0b) but with 0x%02x", c.b[last])
+	}
+	c.p, c.end, c.region = c.end, sectionEnd, "section"
 	return nil
 }
 
@@ -689,37 +638,28 @@ func (c *checker) localDecls() error {
 	return nil
 }
 
-// data reads the data section: active segments (flags 0, or 2 with a memory
-// index) with an offset, and passive ones (flags 1).
-func (c *checker) data() error {
-	n, err := c.count("data segments", 2, MaxDataSegments) // flags 1, empty bytes
+// dataSegment reads a data segment: active (flags 0, or 2 with a memory
+// index) with an offset, or passive (flags 1), then its bytes.
+func (c *checker) dataSegment() error {
+	start := c.p
+	flags, err := c.u32("segment flags")
 	if err != nil {
 		return err
 	}
-	c.item = "data segment"
-	for c.index = 0; c.index < n; c.index++ {
-		start := c.p
-		flags, err := c.u32("segment flags")
-		if err != nil {
+	switch flags {
+	case 2:
+		if _, err := c.u32("memory index"); err != nil {
 			return err
 		}
-		switch flags {
-		case 2:
-			if _, err := c.u32("memory index"); err != nil {
-				return err
-			}
-			fallthrough
-		case 0:
-			if err := c.constExpr("offset expression"); err != nil {
-				return err
-			}
-		case 1:
-		default:
-			return c.fail(start, "unknown data segment flags %d", flags)
-		}
-		if _, err := c.name("data"); err != nil {
+		fallthrough
+	case 0:
+		if err := c.constExpr("offset expression"); err != nil {
 			return err
 		}
+	case 1:
+	default:
+		return c.fail(start, "unknown data segment flags %d", flags)
 	}
-	return nil
+	_, err = c.name("data")
+	return err
 }

@@ -5,15 +5,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/nicrt/nicrt/internal/wasmbuild"
 )
 
 // The tests check real modules built by real toolchains: a stock-Go
-// Proxy-Wasm filter (nicrt's test guest, ~3 MB), the C guest built with
-// clang, and hand-written WAT compiled by wabt's wat2wasm. The tools come
-// from .ci/install-deps.
+// Proxy-Wasm filter (nicrt's test guest, ~3 MB, built by internal/wasmbuild),
+// the C guest built with clang, a C module with DWARF, and hand-written WAT
+// compiled by wabt's wat2wasm. The tools come from .ci/install-deps.
 
 // skipMissingToolsEnv, set to 1, turns a missing external tool into a
 // skipped test; otherwise the test fails, since CI installs the tools.
@@ -37,7 +38,7 @@ func requireTool(t testing.TB, name string) string {
 // repoRoot is the root of the nicrt module, from this package's directory.
 var repoRoot = filepath.Join("..", "..", "..")
 
-// built caches the modules the toolchains built, once per test binary.
+// built caches the C modules clang built, once per test binary.
 var built struct {
 	sync.Mutex
 	m map[string][]byte
@@ -93,63 +94,7 @@ func (e *runError) Error() string { return e.err.Error() + "\n" + e.output }
 // every host function, as a stock-Go wasip1 reactor (-buildmode=c-shared).
 func goFilter(t testing.TB) []byte {
 	t.Helper()
-	return buildOnce(t, "go filter", func(dir string) (string, error) {
-		out := filepath.Join(dir, "filter.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
-			"-buildmode=c-shared", "-trimpath", "-o", out, "./runtime/testdata/guests/testguest")
-		cmd.Dir = repoRoot
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-		return out, run(cmd)
-	})
-}
-
-// goReactorSrc is a small stock-Go reactor of its own, without the
-// Proxy-Wasm layer: goroutines, maps, formatting.
-const goReactorSrc = `package main
-
-import (
-	"fmt"
-	"sort"
-)
-
-var seen = map[string]int{}
-
-//go:wasmexport work
-func work(n int32) int32 {
-	done := make(chan int)
-	go func() {
-		keys := make([]string, 0, n)
-		for i := int32(0); i < n; i++ {
-			k := fmt.Sprintf("k%03d", i*7%n)
-			seen[k]++
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		done <- len(keys)
-	}()
-	return int32(<-done)
-}
-
-func main() {}
-`
-
-// goReactor builds goReactorSrc.
-func goReactor(t testing.TB) []byte {
-	t.Helper()
-	return buildOnce(t, "go reactor", func(dir string) (string, error) {
-		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module reactor\n\ngo 1.26\n"), 0o644); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(goReactorSrc), 0o644); err != nil {
-			return "", err
-		}
-		out := filepath.Join(dir, "reactor.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
-			"-buildmode=c-shared", "-trimpath", "-o", out, ".")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "GOFLAGS=-mod=mod")
-		return out, run(cmd)
-	})
+	return wasmbuild.Go(t, filepath.Join(repoRoot, "runtime", "testdata", "guests", "testguest"))
 }
 
 // cFilter builds nicrt's C Proxy-Wasm guest with its build.sh (clang,

@@ -64,36 +64,30 @@ func (c *checker) nameSection() error {
 
 // nameMap reads a name map: (index, name) pairs.
 func (c *checker) nameMap(what string, max uint64) error {
-	n, err := c.count(what, 2, max) // index, empty name
-	if err != nil {
+	_, err := c.vector(what, "", 2, max, c.nameAssoc) // index, empty name
+	return err
+}
+
+// nameAssoc reads an entry of a name map.
+func (c *checker) nameAssoc() error {
+	if _, err := c.u32("index"); err != nil {
 		return err
 	}
-	for i := uint64(0); i < n; i++ {
-		if _, err := c.u32("index"); err != nil {
-			return err
-		}
-		if _, err := c.name("name"); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := c.name("name")
+	return err
 }
 
 // localNames reads an indirect name map: for each function, its index and a
 // name map of its locals.
 func (c *checker) localNames() error {
-	n, err := c.count("functions", 2, MaxNameMapEntries) // index, empty map
-	if err != nil {
+	_, err := c.vector("functions", "function entry", 2, MaxNameMapEntries, c.functionLocalNames) // index, empty map
+	return err
+}
+
+// functionLocalNames reads a function's index and the names of its locals.
+func (c *checker) functionLocalNames() error {
+	if _, err := c.u32("function index"); err != nil {
 		return err
 	}
-	c.item = "function entry"
-	for c.index = 0; c.index < n; c.index++ {
-		if _, err := c.u32("function index"); err != nil {
-			return err
-		}
-		if err := c.nameMap("local names", MaxLocalNames); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.nameMap("local names", MaxLocalNames)
 }
