@@ -61,7 +61,8 @@ const noLimit = math.MaxUint32
 // function, table, memory, tag, global, export, start, element (all eight
 // encodings), data count, code (the locals declarations of each body) and
 // data (all three kinds of segment). It does not validate semantics (types,
-// indices, instructions): wazero does that safely afterwards. Of constant
+// indices, instructions): wazero does that safely afterwards — except for
+// functions' type indices, which wazero uses before checking them. Of constant
 // expressions it decodes only the instructions wazero accepts in them; of
 // function bodies, only the size and the locals.
 //
@@ -192,9 +193,17 @@ func (c *checker) vector(what, item string, minSize int, max uint64, entry func(
 	return n, nil
 }
 
-// typeIndex reads an entry of the function section.
+// typeIndex reads a function's type index (an entry of the function
+// section, or a function import) and checks it against the types defined.
+// This is the one index Check validates: wazero validates each body's calls
+// before it checks the types of the functions called, and a call to a later
+// function of a type out of range makes it panic.
 func (c *checker) typeIndex() error {
-	_, err := c.u32("type index")
+	start := c.p
+	t, err := c.u32("type index")
+	if err == nil && uint64(t) >= c.ntypes {
+		err = c.fail(start, "type index %d is out of range: the module defines %d types", t, c.ntypes)
+	}
 	return err
 }
 
@@ -234,6 +243,7 @@ func (c *checker) types() error {
 		}
 		total++
 	}
+	c.ntypes = total
 	return nil
 }
 

@@ -208,6 +208,13 @@ var badModules = []bad{
 	{"type index overflows", mod(sec(idFunction, vec(1, []byte{0xff, 0xff, 0xff, 0xff, 0x1f}))), "function", 11, "type index: LEB128 number overflows 32 bits", false},
 	{"too many functions", mod(sec(idFunction, vec(MaxFunctions+1, bytes.Repeat([]byte{0}, MaxFunctions+1)))),
 		"function", 12, "declares 1000001 functions, more than the limit of 1000000", true},
+	{"function type out of range", mod(sec(idType, vec(1, []byte{0x60, 0, 0})), sec(idFunction, vec(1, []byte{1}))),
+		"function", 17, "function 0: type index 1 is out of range: the module defines 1 types", false},
+	{"imported function type out of range", mod(sec(idImport, vec(1, str("m"), str("f"), []byte{0, 0}))),
+		"import", 16, "import 0: type index 0 is out of range: the module defines 0 types", false},
+	{"crasher: call to a function of a type out of range", mod(sec(idType, vec(1, []byte{0x60, 0, 0})), sec(idFunction, vec(2, []byte{0, 5})),
+		sec(idCode, vec(2, []byte{4, 0, 0x10, 1, 0x0b}, []byte{2, 0, 0x0b}))),
+		"function", 18, "function 1: type index 5 is out of range", false},
 	{"functions without code", mod(sec(idType, vec(1, []byte{0x60, 0, 0})), sec(idFunction, vec(1, []byte{0}))),
 		"module", 18, "declares 1 functions but there is no code section", false},
 

@@ -16,6 +16,7 @@ type checker struct {
 	item       string // entry being read ("import", "code entry", ...), or ""
 	index      uint64 // its index
 
+	ntypes        uint64 // function types defined (the type section's, rec groups included)
 	importedFuncs uint64 // function imports, for naming functions in errors
 	tables        uint64 // tables imported and defined
 	tags          uint64 // tags imported and defined
