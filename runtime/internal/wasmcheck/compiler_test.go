@@ -42,7 +42,7 @@ const (
 // back fails at once instead of being overcommitted and left untouched (Go
 // does not touch fresh memory). TestWorstCases measured at most ~85 bytes
 // of peak resident memory per input byte.
-func addressSpaceHeadroom(n int) uint64 { return 512<<20 + 256*uint64(n) }
+func addressSpaceHeadroom(n int) uint64 { return 128<<20 + 256*uint64(n) }
 
 // allocBudget is what compiling an accepted module of n bytes may allocate
 // in all, garbage included. wazero's cost is linear in the input once Check
@@ -54,10 +54,14 @@ func addressSpaceHeadroom(n int) uint64 { return 512<<20 + 256*uint64(n) }
 // stop — is of gigabytes for a few bytes and exceeds it by far.
 func allocBudget(n int) uint64 { return 64<<20 + 2048*uint64(n) }
 
-// compileTimeout is how long the child may take for a module of n bytes
-// (the 3 MB Go filter compiles in about 1.5 s on the 2-core CI machine).
+// compileTimeout is how long the child may take for a module of n bytes:
+// the 3 MB Go filter compiles in about 2 s on the 2-core CI machine. Small
+// modules get less than the 10 s the fuzzing engine allows one input before
+// it kills the worker as deadlocked, so that a slow child (wazero growing a
+// map of 2^30 entries until the address-space cap stops it) is reported as
+// what it is.
 func compileTimeout(n int) time.Duration {
-	return 30*time.Second + time.Duration(n>>20)*20*time.Second
+	return 8*time.Second + time.Duration(n>>20)*20*time.Second
 }
 
 func TestMain(m *testing.M) {
