@@ -1,0 +1,193 @@
+// Package authority decides whether a request's :authority names a service,
+// the way a user of a Kubernetes mesh expects.
+//
+// Inside a cluster the same service is reached as "reviews", "reviews:9080",
+// "reviews.default", "reviews.default.svc" or
+// "reviews.default.svc.cluster.local:9080"; an Istio VirtualService written
+// for "reviews" applies to all of them. The lb filter's "service" and the
+// route and fault filters' "hosts" use the patterns below so that a rule
+// written the Istio way applies to every spelling of the service.
+//
+// Patterns (case-insensitive; a request's port is always ignored):
+//
+//	*                               every host
+//	*.example.com                   any host ending in ".example.com"
+//	reviews                         (no dot) reviews, reviews.<ns>, reviews.<ns>.svc,
+//	                                reviews.<ns>.svc.cluster.local, for any namespace <ns>
+//	reviews.default.svc[.cluster.local]
+//	                                reviews, reviews.default, reviews.default.svc,
+//	                                reviews.default.svc.cluster.local
+//	anything else (example.com)     exactly that host
+package authority
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Host returns the host of an :authority value: the port is removed, as is a
+// trailing dot ("reviews:9080" → "reviews", "[::1]:80" → "[::1]").
+func Host(authority string) string {
+	h := authority
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i >= 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && allDigits(h[i+1:]) {
+		h = h[:i]
+	}
+	return strings.TrimSuffix(h, ".")
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+type kind uint8
+
+const (
+	kindAny    kind = iota // "*"
+	kindSuffix             // "*.example.com": suffix holds ".example.com"
+	kindShort              // "reviews": any namespace
+	kindKube               // "reviews.default.svc[.cluster.local]"
+	kindExact              // any other name
+)
+
+// Pattern is one compiled host pattern.
+type Pattern struct {
+	kind kind
+	name string // service name, exact host, or suffix
+	ns   string // namespace, for kindKube
+}
+
+// Compile checks and compiles a pattern; the error says what is wrong with it.
+func Compile(p string) (Pattern, error) {
+	p = strings.ToLower(strings.TrimSuffix(p, "."))
+	switch {
+	case p == "":
+		return Pattern{}, fmt.Errorf("empty host")
+	case p == "*":
+		return Pattern{kind: kindAny}, nil
+	case strings.HasPrefix(p, "*."):
+		if err := checkName(p[2:]); err != nil {
+			return Pattern{}, err
+		}
+		return Pattern{kind: kindSuffix, name: p[1:]}, nil
+	}
+	if err := checkName(p); err != nil {
+		return Pattern{}, err
+	}
+	if !strings.Contains(p, ".") {
+		return Pattern{kind: kindShort, name: p}, nil
+	}
+	for _, suffix := range [...]string{".svc.cluster.local", ".svc"} {
+		if base, ok := strings.CutSuffix(p, suffix); ok {
+			name, ns, ok := strings.Cut(base, ".")
+			if ok && name != "" && ns != "" && !strings.Contains(ns, ".") {
+				return Pattern{kind: kindKube, name: name, ns: ns}, nil
+			}
+		}
+	}
+	return Pattern{kind: kindExact, name: p}, nil
+}
+
+// checkName accepts DNS-style names: letters, digits, '-', '_' and dots
+// between non-empty labels. Wildcards other than a leading "*." are refused.
+func checkName(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty host name")
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" {
+			return fmt.Errorf("host %q has an empty label", s)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("host %q: character %q is not allowed (only a leading \"*.\" wildcard is)", s, c)
+			}
+		}
+	}
+	return nil
+}
+
+// String returns the pattern in its canonical written form.
+func (p Pattern) String() string {
+	switch p.kind {
+	case kindAny:
+		return "*"
+	case kindSuffix:
+		return "*" + p.name
+	case kindKube:
+		return p.name + "." + p.ns + ".svc.cluster.local"
+	default:
+		return p.name
+	}
+}
+
+// Match reports whether the authority (a Host header or :authority value,
+// with or without port) names this pattern. It does not allocate.
+func (p Pattern) Match(authority string) bool {
+	h := Host(authority)
+	switch p.kind {
+	case kindAny:
+		return true
+	case kindSuffix:
+		return len(h) > len(p.name) && strings.EqualFold(h[len(h)-len(p.name):], p.name)
+	case kindExact:
+		return strings.EqualFold(h, p.name)
+	}
+	if !hasFoldPrefix(h, p.name) {
+		return false
+	}
+	rest := h[len(p.name):]
+	if rest == "" {
+		return true
+	}
+	if rest[0] != '.' {
+		return false
+	}
+	rest = rest[1:]
+	ns, tail, dotted := strings.Cut(rest, ".")
+	if ns == "" || p.kind == kindKube && !strings.EqualFold(ns, p.ns) {
+		return false
+	}
+	return !dotted || strings.EqualFold(tail, "svc") || strings.EqualFold(tail, "svc.cluster.local")
+}
+
+func hasFoldPrefix(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// Set is a list of patterns; it matches when any of them does.
+type Set []Pattern
+
+// CompileSet compiles every pattern; the error names the index of the bad one.
+func CompileSet(patterns []string) (Set, error) {
+	s := make(Set, 0, len(patterns))
+	for i, p := range patterns {
+		c, err := Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		s = append(s, c)
+	}
+	return s, nil
+}
+
+// Match reports whether any pattern matches the authority.
+func (s Set) Match(authority string) bool {
+	for i := range s {
+		if s[i].Match(authority) {
+			return true
+		}
+	}
+	return false
+}
