@@ -34,10 +34,10 @@ func seeded(t *testing.T, file string, seed int) string {
 // deterministically, weighted rules within splitTolerance.
 func TestBookinfoRules(t *testing.T) {
 	for _, tc := range []struct {
-		file       string
-		jason      map[string]float64 // share of clusters for end-user: jason
-		anonymous  map[string]float64 // share for requests without end-user
-		otherUser  map[string]float64 // share for end-user: alice
+		file      string
+		jason     map[string]float64 // share of clusters for end-user: jason
+		anonymous map[string]float64 // share for requests without end-user
+		otherUser map[string]float64 // share for end-user: alice
 	}{
 		{file: "route/reviews-v3.json",
 			jason: map[string]float64{"reviews-v3": 1}, anonymous: map[string]float64{"reviews-v3": 1}, otherUser: map[string]float64{"reviews-v3": 1}},
