@@ -10,14 +10,14 @@
 //
 // Patterns (case-insensitive; a request's port is always ignored):
 //
-//   - every host
-//     *.example.com                   any host ending in ".example.com"
-//     reviews                         (no dot) reviews, reviews.<ns>, reviews.<ns>.svc,
-//     reviews.<ns>.svc.cluster.local, for any namespace <ns>
-//     reviews.default.svc[.cluster.local]
-//     reviews, reviews.default, reviews.default.svc,
-//     reviews.default.svc.cluster.local
-//     anything else (example.com)     exactly that host
+//	pattern                              matches
+//	"*"                                  every host
+//	"*.example.com"                      any host ending in ".example.com"
+//	"reviews" (no dot)                   reviews, reviews.<ns>, reviews.<ns>.svc and
+//	                                     reviews.<ns>.svc.cluster.local, any namespace <ns>
+//	"reviews.default.svc[.cluster.local]" reviews, reviews.default, reviews.default.svc,
+//	                                     reviews.default.svc.cluster.local
+//	anything else ("example.com")        exactly that host
 package authority
 
 import (

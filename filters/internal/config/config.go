@@ -81,7 +81,8 @@ func Parse(data []byte) *Doc {
 func describeSyntax(err error, off int64) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("invalid JSON at byte offset %d: %v", se.Offset, se)
+		// se.Offset counts the bytes read, the offending one included.
+		return fmt.Sprintf("invalid JSON at byte offset %d (0-based): %v", max(se.Offset-1, 0), se)
 	}
 	if err == io.ErrUnexpectedEOF || err == io.EOF {
 		return fmt.Sprintf("invalid JSON: unexpected end of input at byte offset %d", off)
