@@ -198,3 +198,39 @@ func FuzzMatcher(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse feeds arbitrary bytes to the parser: it must never panic, and
+// an accepted configuration has rules, weights summing to 100 and a
+// cluster for every destination.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`[{"route": [{"destination": {"host": "r"}}]}]`,
+		`{"hosts": ["reviews"], "http": [{"match": [{"headers": {"end-user": {"exact": "jason"}}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]}]}`,
+		`{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a"}, "weight": 50}, {"destination": {"host": "b"}, "weight": 50}]}]}`,
+		`[{"match": [{"uri": {"regex": "/[a-z]+"}, "queryParams": {"q": {}}}], "route": [{"destination": {"host": "r"}}], "fault": {"delay": {"fixedDelay": "1s"}}}]`,
+		`{"hosts": [1]}`, `[`, `null`, `{"a":1,"a":2}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if len(cfg.Rules) == 0 {
+			t.Fatal("accepted a configuration without rules")
+		}
+		for _, r := range cfg.Rules {
+			var sum uint32
+			for _, d := range r.Route {
+				sum += d.Weight
+				if d.Cluster == "" {
+					t.Fatal("accepted a destination without cluster")
+				}
+			}
+			if sum != 100 {
+				t.Fatalf("accepted weights summing to %d", sum)
+			}
+		}
+	})
+}
