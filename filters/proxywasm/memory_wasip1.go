@@ -1,0 +1,125 @@
+//go:build wasip1
+
+package proxywasm
+
+import "unsafe"
+
+// pinned keeps every buffer handed to the host by proxy_on_memory_allocate
+// reachable until the hostcall that asked for it has returned and the glue
+// has taken its own reference (a slice over the same array). Go's collector
+// never moves objects, so the address the host wrote into stays valid.
+var pinned [][]byte
+
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) unsafe.Pointer {
+	if size == 0 {
+		size = 1 // a distinct, non-NULL address even for empty data
+	}
+	b := make([]byte, size)
+	pinned = append(pinned, b)
+	return unsafe.Pointer(&b[0])
+}
+
+// unpin drops the pins once returned data is referenced by the glue.
+func unpin() {
+	clear(pinned)
+	pinned = pinned[:0]
+}
+
+// take turns a (pointer, size) pair the host returned into a slice that
+// owns the allocation, and unpins.
+func take(p unsafe.Pointer, n uint32) []byte {
+	defer unpin()
+	if p == nil || n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), n)
+}
+
+func bytesPtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+func stringPtr(s string) unsafe.Pointer {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.StringData(s))
+}
+
+// serializeMap encodes pairs as the ABI's header-map format: u32 count,
+// (u32 key length, u32 value length) per pair, then each key and value
+// followed by a NUL.
+func serializeMap(pairs [][2]string) []byte {
+	size := 4
+	for _, p := range pairs {
+		size += 8 + len(p[0]) + len(p[1]) + 2
+	}
+	b := make([]byte, size)
+	putU32(b, uint32(len(pairs)))
+	off := 4 + 8*len(pairs)
+	for i, p := range pairs {
+		putU32(b[4+8*i:], uint32(len(p[0])))
+		putU32(b[8+8*i:], uint32(len(p[1])))
+		off += copy(b[off:], p[0]) + 1
+		off += copy(b[off:], p[1]) + 1
+	}
+	return b
+}
+
+// deserializeMap decodes a map the host produced. The host is trusted to
+// produce well-formed maps, but a short buffer still yields what is there
+// rather than a panic.
+func deserializeMap(b []byte) [][2]string {
+	if len(b) < 4 {
+		return nil
+	}
+	n := int(getU32(b))
+	if n <= 0 || 4+8*n > len(b) {
+		return nil
+	}
+	out := make([][2]string, 0, n)
+	off := 4 + 8*n
+	for i := 0; i < n; i++ {
+		kl, vl := int(getU32(b[4+8*i:])), int(getU32(b[8+8*i:]))
+		if off+kl+1+vl+1 > len(b) {
+			break
+		}
+		k := unsafe.String(&b[off], kl)
+		off += kl + 1
+		var v string
+		if vl > 0 {
+			v = unsafe.String(&b[off], vl)
+		}
+		off += vl + 1
+		out = append(out, [2]string{k, v})
+	}
+	return out
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+func getU32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// serializePath joins property path segments with NUL.
+func serializePath(path []string) []byte {
+	n := 0
+	for _, s := range path {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, s := range path {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, s...)
+	}
+	return b
+}
