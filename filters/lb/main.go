@@ -15,6 +15,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/nicrt/nicrt/filters/internal/draw"
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/promname"
@@ -86,6 +88,14 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	case ringHash:
 		p.ring = newRing(cfg.clusters, cfg.virtualNodes)
 		p.hashMissing = proxywasm.DefineCounterMetric(metric("nicrt_lb_hash_header_missing_total"))
+	}
+	for _, sc := range []*sharedCounters{p.rr, p.lr} {
+		if sc == nil {
+			continue
+		}
+		if err := sc.ensure(); err != nil {
+			return host.Refuse("lb", fmt.Errorf("shared data %s: %w", sc.key, err))
+		}
 	}
 	proxywasm.LogInfof("nicrt lb filter: service %s, policy %s over %d clusters, routing header %q",
 		svc, cfg.policy, len(cfg.clusters), cfg.clusterHeader)

@@ -50,6 +50,7 @@ func (s *sharedCounters) update(tries int, fn func(counts []uint64) bool) bool {
 			return false
 		}
 		s.decode(val) // absent (cas 0: create) or malformed values read as zeros
+		// (absent only if the host dropped the key after ensure)
 		if !fn(s.counts) {
 			return false
 		}
@@ -80,6 +81,20 @@ func (s *sharedCounters) encode() {
 	for i, c := range s.counts {
 		binary.LittleEndian.PutUint64(s.buf[8*i:], c)
 	}
+}
+
+// ensure creates the counters (all zero) if no VM has yet. Called from
+// OnPluginStart, it keeps the create-without-CAS race to the moment the
+// pool starts, when every VM would write the same zeros; after that every
+// update is a real compare-and-swap.
+func (s *sharedCounters) ensure() error {
+	_, _, err := proxywasm.GetSharedData(s.key)
+	if !errors.Is(err, types.ErrorStatusNotFound) {
+		return err
+	}
+	clear(s.counts)
+	s.encode()
+	return proxywasm.SetSharedData(s.key, s.buf, 0)
 }
 
 // read returns the current counters (for tests and diagnostics).
