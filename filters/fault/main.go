@@ -25,6 +25,7 @@ import (
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/istio"
 	"github.com/nicrt/nicrt/filters/internal/promname"
+	"github.com/nicrt/nicrt/filters/internal/reuse"
 	"github.com/nicrt/nicrt/filters/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -72,6 +73,8 @@ type pluginContext struct {
 	delayed      proxywasm.MetricGauge   // requests paused right now
 	cancelled    proxywasm.MetricCounter // streams that ended while paused
 	resumeErrors proxywasm.MetricCounter // resumes the host refused
+
+	ctxs reuse.Pool[httpContext]
 }
 
 // OnPluginStart implements types.PluginContext: it parses the configuration,
@@ -121,7 +124,9 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
-	return &httpContext{p: p, id: id, heapIndex: -1}
+	h := p.ctxs.Get()
+	h.p, h.id, h.heapIndex = p, id, -1
+	return h
 }
 
 // OnTick resumes (or aborts) every delayed request whose deadline has passed.
@@ -209,11 +214,14 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 }
 
 // OnHttpStreamDone forgets a request that ended (reset, client gone) while
-// it was delayed, so no tick tries to resume a stream that no longer exists.
+// it was delayed, so no tick tries to resume a stream that no longer exists,
+// and hands the context back for the next stream.
 func (h *httpContext) OnHttpStreamDone() {
+	p := h.p
 	if h.heapIndex >= 0 {
-		h.p.queue.Remove(h)
-		h.p.delayed.Add(-1)
-		h.p.cancelled.Increment(1)
+		p.queue.Remove(h)
+		p.delayed.Add(-1)
+		p.cancelled.Increment(1)
 	}
+	p.ctxs.Put(h)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/nicrt/nicrt/filters/internal/draw"
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/promname"
+	"github.com/nicrt/nicrt/filters/internal/reuse"
 	"github.com/nicrt/nicrt/filters/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -49,6 +50,8 @@ type pluginContext struct {
 	sharedErrors  proxywasm.MetricCounter
 	hashMissing   proxywasm.MetricCounter
 	releaseFailed proxywasm.MetricCounter
+
+	ctxs reuse.Pool[httpContext]
 }
 
 // OnPluginStart implements types.PluginContext: it parses the configuration
@@ -104,7 +107,9 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	return &httpContext{p: p, chosen: -1}
+	h := p.ctxs.Get()
+	h.p, h.chosen = p, -1
+	return h
 }
 
 // choose picks a cluster index for one request; accounted says an in-flight
@@ -222,8 +227,9 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 // reset, aborted by a local response), so least_request's count is always
 // given back.
 func (h *httpContext) OnHttpStreamDone() {
+	p := h.p
 	if h.accounted {
-		h.accounted = false
-		h.p.release(h.chosen)
+		p.release(h.chosen)
 	}
+	p.ctxs.Put(h)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/istio"
 	"github.com/nicrt/nicrt/filters/internal/promname"
+	"github.com/nicrt/nicrt/filters/internal/reuse"
 	"github.com/nicrt/nicrt/filters/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -38,6 +39,7 @@ type pluginContext struct {
 	// routed[rule][destination] counts requests routed to that destination.
 	routed    [][]proxywasm.MetricCounter
 	unmatched proxywasm.MetricCounter
+	ctxs      reuse.Pool[httpContext]
 }
 
 // OnPluginStart implements types.PluginContext: it parses and checks the
@@ -81,7 +83,9 @@ func hostsLabel(cfg *istio.Config) string {
 
 // NewHttpContext implements types.PluginContext.
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	return &httpContext{p: p}
+	h := p.ctxs.Get()
+	h.p = p
+	return h
 }
 
 type httpContext struct {
@@ -107,3 +111,6 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	p.routed[r.Index][i].Increment(1)
 	return types.ActionContinue
 }
+
+// OnHttpStreamDone hands the context back for the next stream.
+func (h *httpContext) OnHttpStreamDone() { h.p.ctxs.Put(h) }

@@ -29,25 +29,28 @@ import (
 // trailing dot ("reviews:9080" → "reviews", "[::1]:80" → "[::1]").
 func Host(authority string) string {
 	h := authority
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i >= 0 {
-			return h[:i+1]
+	if len(h) > 0 && h[0] == '[' {
+		for i := 1; i < len(h); i++ {
+			if h[i] == ']' {
+				return h[:i+1]
+			}
 		}
 		return h
 	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && allDigits(h[i+1:]) {
-		h = h[:i]
-	}
-	return strings.TrimSuffix(h, ".")
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	for i := len(h) - 1; i >= 0; i-- {
+		c := h[i]
+		if c == ':' {
+			h = h[:i]
+			break
+		}
+		if c < '0' || c > '9' {
+			break
 		}
 	}
-	return true
+	if len(h) > 0 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	return h
 }
 
 type kind uint8
@@ -133,18 +136,21 @@ func (p Pattern) String() string {
 }
 
 // Match reports whether the authority (a Host header or :authority value,
-// with or without port) names this pattern. It does not allocate.
+// with or without port) names this pattern. It runs on every request, so it
+// is written as plain byte loops: no allocation, and few wasm instructions
+// (strings.EqualFold's Unicode handling costs thousands per call in a
+// wasip1 build).
 func (p Pattern) Match(authority string) bool {
 	h := Host(authority)
 	switch p.kind {
 	case kindAny:
 		return true
 	case kindSuffix:
-		return len(h) > len(p.name) && strings.EqualFold(h[len(h)-len(p.name):], p.name)
+		return len(h) > len(p.name) && lowerEq(h[len(h)-len(p.name):], p.name)
 	case kindExact:
-		return strings.EqualFold(h, p.name)
+		return lowerEq(h, p.name)
 	}
-	if !hasFoldPrefix(h, p.name) {
+	if len(h) < len(p.name) || !lowerEq(h[:len(p.name)], p.name) {
 		return false
 	}
 	rest := h[len(p.name):]
@@ -155,15 +161,39 @@ func (p Pattern) Match(authority string) bool {
 		return false
 	}
 	rest = rest[1:]
-	ns, tail, dotted := strings.Cut(rest, ".")
-	if ns == "" || p.kind == kindKube && !strings.EqualFold(ns, p.ns) {
+	dot := -1
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '.' {
+			dot = i
+			break
+		}
+	}
+	ns, tail := rest, ""
+	if dot >= 0 {
+		ns, tail = rest[:dot], rest[dot+1:]
+	}
+	if ns == "" || p.kind == kindKube && !lowerEq(ns, p.ns) {
 		return false
 	}
-	return !dotted || strings.EqualFold(tail, "svc") || strings.EqualFold(tail, "svc.cluster.local")
+	return dot < 0 || lowerEq(tail, "svc") || lowerEq(tail, "svc.cluster.local")
 }
 
-func hasFoldPrefix(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+// lowerEq reports whether s equals the lowercase ASCII string lower,
+// ignoring the case of s's ASCII letters.
+func lowerEq(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Set is a list of patterns; it matches when any of them does.

@@ -72,3 +72,27 @@ func TestPickDoesNotAllocate(t *testing.T) {
 		t.Errorf("allocates %v times", n)
 	}
 }
+
+// TestUint32NUniform: each of 7 values gets 1/7 of 70000 draws within one
+// percentage point (> 7σ), and a value near the 32-bit limit stays in range.
+func TestUint32NUniform(t *testing.T) {
+	s := New(9)
+	var got [7]int
+	const n = 70000
+	for i := 0; i < n; i++ {
+		got[s.IntN(7)]++
+	}
+	for v, c := range got {
+		if math.Abs(float64(c)/n-1./7) > .01 {
+			t.Errorf("value %d drawn %d times of %d", v, c, n)
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		if x := s.Uint32N(3_000_000_000); x >= 3_000_000_000 {
+			t.Fatalf("Uint32N out of range: %d", x)
+		}
+	}
+	if New(0).Uint64() == New(0).Uint64() {
+		t.Error("two unseeded sources drew the same first value")
+	}
+}
