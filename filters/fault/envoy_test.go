@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/nicrt/nicrt/filters/internal/envoytest"
@@ -11,32 +9,15 @@ import (
 )
 
 // TestEnvoyExample checks examples/fault/envoy.yaml without running Envoy: the
-// embedded configuration is the example file and the filter accepts it,
-// and Envoy's routes read the routing header and define every cluster the
-// rules can send a request to.
+// embedded configuration is the example file it names and the filter
+// accepts it; Envoy's routes read the routing header and define every
+// cluster the rules of any examples/fault/*.json can send a request to.
 func TestEnvoyExample(t *testing.T) {
-	root := filtertest.RepoRoot(t)
-	b, ws := envoytest.Example(t, root, "fault")
-	for _, w := range ws {
-		cfg, err := istio.Parse([]byte(w.Configuration))
+	envoytest.CheckExample(t, filtertest.RepoRoot(t), "fault", func(data []byte) (envoytest.Routing, error) {
+		c, err := istio.Parse(data)
 		if err != nil {
-			t.Fatalf("embedded configuration: %v", err)
+			return envoytest.Routing{}, err
 		}
-		envoytest.CheckRouting(t, b, cfg.ClusterHeader, cfg.Clusters())
-		t.Run("accepted", func(t *testing.T) { filtertest.Start(t, &vmContext{}, w.Configuration) })
-	}
-	// The file's comments say any other example can be embedded instead:
-	// its clusters must be defined too.
-	files, _ := filepath.Glob(filepath.Join(root, "examples", "fault", "*.json"))
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := istio.Parse(data)
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		envoytest.CheckRouting(t, b, cfg.ClusterHeader, cfg.Clusters())
-	}
+		return envoytest.Routing{Header: c.ClusterHeader, Clusters: c.Clusters()}, nil
+	}, func(t *testing.T, cfg string) { filtertest.Start(t, &vmContext{}, cfg) }, "*.json")
 }

@@ -80,20 +80,13 @@ type pluginContext struct {
 // OnPluginStart implements types.PluginContext: it parses the configuration,
 // defines the metrics and, if any rule delays, starts the tick timer.
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := host.PluginConfig(size)
-	if err != nil {
-		return host.Refuse("fault", err)
-	}
-	cfg, err := istio.Parse(data)
-	if err != nil {
-		return host.Refuse("fault", err)
+	cfg, ok := host.Configure("fault", size, istio.Parse)
+	if !ok {
+		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
 	p.src = draw.New(cfg.RandomSeed)
-	hostLabel := "*"
-	if len(cfg.Hosts) > 0 {
-		hostLabel = cfg.Hosts[0].String()
-	}
+	hostLabel := cfg.HostsLabel()
 	faults := 0
 	p.rules = make([]ruleMetrics, len(cfg.Rules))
 	for i, r := range cfg.Rules {

@@ -8,18 +8,15 @@ import (
 )
 
 // TestEnvoyExample checks examples/lb/envoy.yaml without running Envoy: the
-// embedded configuration is the example file and the filter accepts it,
-// and Envoy's routes read the header the filter writes and define every
-// cluster it can choose.
+// embedded configuration is the example file it names and the filter
+// accepts it; Envoy's routes read the routing header and define every
+// cluster the filter can choose.
 func TestEnvoyExample(t *testing.T) {
-	root := filtertest.RepoRoot(t)
-	b, ws := envoytest.Example(t, root, "lb")
-	for _, w := range ws {
-		cfg, err := parseConfig([]byte(w.Configuration))
+	envoytest.CheckExample(t, filtertest.RepoRoot(t), "lb", func(data []byte) (envoytest.Routing, error) {
+		c, err := parseConfig(data)
 		if err != nil {
-			t.Fatalf("embedded configuration: %v", err)
+			return envoytest.Routing{}, err
 		}
-		envoytest.CheckRouting(t, b, cfg.clusterHeader, cfg.clusters)
-		t.Run("accepted", func(t *testing.T) { filtertest.Start(t, &vmContext{}, w.Configuration) })
-	}
+		return envoytest.Routing{Header: c.clusterHeader, Clusters: c.clusters}, nil
+	}, func(t *testing.T, cfg string) { filtertest.Start(t, &vmContext{}, cfg) }, "")
 }

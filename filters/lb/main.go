@@ -57,13 +57,9 @@ type pluginContext struct {
 // OnPluginStart implements types.PluginContext: it parses the configuration
 // and defines one set of metrics per cluster.
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := host.PluginConfig(size)
-	if err != nil {
-		return host.Refuse("lb", err)
-	}
-	cfg, err := parseConfig(data)
-	if err != nil {
-		return host.Refuse("lb", err)
+	cfg, ok := host.Configure("lb", size, parseConfig)
+	if !ok {
+		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
 	p.src = draw.New(cfg.seed)

@@ -11,8 +11,6 @@ import (
 // Envoy: it loads filters/passthrough.wasm with a configuration the filter
 // accepts, and its routes name defined clusters.
 func TestEnvoyExample(t *testing.T) {
-	_, ws := envoytest.Example(t, filtertest.RepoRoot(t), "passthrough")
-	for _, w := range ws {
-		t.Run("accepted", func(t *testing.T) { filtertest.Start(t, &vmContext{}, w.Configuration) })
-	}
+	envoytest.CheckExample(t, filtertest.RepoRoot(t), "passthrough", nil,
+		func(t *testing.T, cfg string) { filtertest.Start(t, &vmContext{}, cfg) }, "")
 }

@@ -28,20 +28,19 @@ type pluginContext struct{ types.DefaultPluginContext }
 
 // OnPluginStart accepts only an empty configuration.
 func (*pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := host.PluginConfig(size)
-	if err != nil {
-		return host.Refuse("passthrough", err)
-	}
+	_, ok := host.Configure("passthrough", size, parseConfig)
+	return types.OnPluginStartStatus(ok)
+}
+
+// parseConfig accepts nothing but an empty document or {}.
+func parseConfig(data []byte) (struct{}, error) {
 	doc := config.Parse(data)
 	if root := doc.Root(); !root.IsNull() {
 		if root.Kind() != "object" || root.Object().Len() != 0 {
 			doc.Fail("", "passthrough takes no configuration (empty or {})")
 		}
 	}
-	if err := doc.Err(); err != nil {
-		return host.Refuse("passthrough", err)
-	}
-	return types.OnPluginStartStatusOK
+	return struct{}{}, doc.Err()
 }
 
 // NewHttpContext implements types.PluginContext. The context has no state,

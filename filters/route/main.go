@@ -45,17 +45,13 @@ type pluginContext struct {
 // OnPluginStart implements types.PluginContext: it parses and checks the
 // configuration and defines the metrics.
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := host.PluginConfig(size)
-	if err != nil {
-		return host.Refuse("route", err)
-	}
-	cfg, err := istio.Parse(data)
-	if err != nil {
-		return host.Refuse("route", err)
+	cfg, ok := host.Configure("route", size, istio.Parse)
+	if !ok {
+		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
 	p.src = draw.New(cfg.RandomSeed)
-	hostLabel := hostsLabel(cfg)
+	hostLabel := cfg.HostsLabel()
 	p.routed = make([][]proxywasm.MetricCounter, len(cfg.Rules))
 	for i, r := range cfg.Rules {
 		p.routed[i] = make([]proxywasm.MetricCounter, len(r.Route))
@@ -70,15 +66,6 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	p.unmatched = proxywasm.DefineCounterMetric(promname.Name("nicrt_route_unmatched_total", "host", hostLabel))
 	proxywasm.LogInfof("nicrt route filter: %d rules for hosts %s, routing header %q", len(cfg.Rules), hostLabel, cfg.ClusterHeader)
 	return types.OnPluginStartStatusOK
-}
-
-// hostsLabel names the configuration's hosts in metric labels: the first
-// host pattern, or "*" for a bare http list.
-func hostsLabel(cfg *istio.Config) string {
-	if len(cfg.Hosts) == 0 {
-		return "*"
-	}
-	return cfg.Hosts[0].String()
 }
 
 // NewHttpContext implements types.PluginContext.

@@ -388,3 +388,51 @@ func CheckRouting(t testing.TB, b *Bootstrap, header string, clusters []string) 
 		}
 	}
 }
+
+// Routing is what a filter configuration makes the filter emit: the header
+// it writes and every cluster name it can write there.
+type Routing struct {
+	Header   string
+	Clusters []string
+}
+
+// CheckExample is the whole check of examples/<name>/envoy.yaml for one
+// filter: Example's checks, then for each embedded configuration, parse
+// (the filter's own parser) must accept it, the routes must read its header
+// and define its clusters (CheckRouting), and accept (which starts the filter
+// with it) runs in a subtest. parse may be nil for a filter that routes
+// nothing. Every other example file matching alsoFits (a glob under
+// examples/<name>, e.g. "*.json"), which the file's comments say can be
+// embedded instead, must route to defined clusters too.
+func CheckExample(t *testing.T, repoRoot, name string, parse func([]byte) (Routing, error), accept func(t *testing.T, cfg string), alsoFits string) {
+	t.Helper()
+	b, ws := Example(t, repoRoot, name)
+	check := func(what string, cfg []byte) {
+		if parse == nil {
+			return
+		}
+		r, err := parse(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		CheckRouting(t, b, r.Header, r.Clusters)
+	}
+	for _, w := range ws {
+		check("embedded configuration", []byte(w.Configuration))
+		t.Run("accepted", func(t *testing.T) { accept(t, w.Configuration) })
+	}
+	if alsoFits == "" {
+		return
+	}
+	files, err := filepath.Glob(filepath.Join(repoRoot, "examples", name, alsoFits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(f, data)
+	}
+}

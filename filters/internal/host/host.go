@@ -38,3 +38,18 @@ func RequestHeader(name string) (value string, ok bool) {
 	v, err := proxywasm.GetHttpRequestHeader(name)
 	return v, err == nil
 }
+
+// Configure reads the plugin configuration and parses it with parse. On any
+// error it logs the refusal (see Refuse) and returns ok false; the caller
+// then returns types.OnPluginStartStatusFailed.
+func Configure[T any](filter string, size int, parse func([]byte) (T, error)) (cfg T, ok bool) {
+	data, err := PluginConfig(size)
+	if err == nil {
+		cfg, err = parse(data)
+	}
+	if err != nil {
+		Refuse(filter, err)
+		return cfg, false
+	}
+	return cfg, true
+}

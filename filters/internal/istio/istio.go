@@ -159,6 +159,15 @@ func (c *Config) parseRules(http config.Value, t templates) {
 	}
 }
 
+// HostsLabel names the configuration's hosts in metric labels: the first
+// host pattern, or "*" for a bare http list.
+func (c *Config) HostsLabel() string {
+	if len(c.Hosts) == 0 {
+		return "*"
+	}
+	return c.Hosts[0].String()
+}
+
 // Applies reports whether the request is for one of the configured hosts.
 func (c *Config) Applies(r *Request) bool {
 	if c.Hosts == nil {
