@@ -24,6 +24,7 @@ const (
 
 var policyNames = [...]string{"round_robin", "random", "weighted", "least_request", "ring_hash"}
 
+// String returns the policy's configuration name.
 func (p policy) String() string { return policyNames[p] }
 
 // Limits of the configuration.
@@ -85,7 +86,7 @@ func parseConfig(data []byte) (*lbConfig, error) {
 		if len(elems) == 0 || len(elems) > maxClusters {
 			v.Fail("must list 1 to %d clusters, not %d", maxClusters, len(elems))
 		}
-		for i, e := range elems {
+		for _, e := range elems {
 			name, w := c.parseCluster(e)
 			for _, prev := range c.clusters {
 				if prev == name {
@@ -94,7 +95,6 @@ func parseConfig(data []byte) (*lbConfig, error) {
 			}
 			c.clusters = append(c.clusters, name)
 			weights = append(weights, w)
-			_ = i
 		}
 	}
 	if c.policy == weighted && len(weights) > 0 {

@@ -122,7 +122,7 @@ func checkName(s string) error {
 }
 
 // String returns the pattern in its canonical written form.
-func (p Pattern) String() string {
+func (p *Pattern) String() string {
 	switch p.kind {
 	case kindAny:
 		return "*"
@@ -140,7 +140,14 @@ func (p Pattern) String() string {
 // is written as plain byte loops: no allocation, and few wasm instructions
 // (strings.EqualFold's Unicode handling costs thousands per call in a
 // wasip1 build).
-func (p Pattern) Match(authority string) bool {
+func (p *Pattern) Match(authority string) bool {
+	if p.kind == kindShort && len(authority) >= len(p.name) && authority[:len(p.name)] == p.name {
+		// Fast path for the usual spelling, "reviews" or "reviews:9080".
+		rest := authority[len(p.name):]
+		if rest == "" || rest[0] == ':' && isPort(rest[1:]) {
+			return true
+		}
+	}
 	h := Host(authority)
 	switch p.kind {
 	case kindAny:
@@ -176,6 +183,15 @@ func (p Pattern) Match(authority string) bool {
 		return false
 	}
 	return dot < 0 || lowerEq(tail, "svc") || lowerEq(tail, "svc.cluster.local")
+}
+
+func isPort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // lowerEq reports whether s equals the lowercase ASCII string lower,

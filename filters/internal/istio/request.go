@@ -30,8 +30,9 @@ type Request struct {
 }
 
 // Reset prepares the Request for a new stream whose headers fetch returns.
+// Stale cache entries past n are never read, so they are not cleared.
 func (r *Request) Reset(fetch HeaderFunc) {
-	*r = Request{fetch: fetch}
+	r.fetch, r.n, r.pathDone = fetch, 0, false
 }
 
 // Header returns a request header's value and whether it is present.
