@@ -1,0 +1,90 @@
+package istio
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/nicrt/nicrt/filters/internal/config"
+)
+
+type matchKind uint8
+
+const (
+	matchExact matchKind = iota
+	matchPrefix
+	matchRegex
+	matchPresent // Istio's empty StringMatch in headers: the header must exist
+)
+
+// StringMatch is Istio's StringMatch: exact, prefix or regex. A regex is
+// RE2 syntax (Go's regexp is RE2, as Istio documents) and must match the
+// whole value, as Envoy's safe_regex does.
+type StringMatch struct {
+	kind  matchKind
+	value string
+	fold  bool // case-insensitive exact/prefix (Istio's ignoreUriCase)
+	re    *regexp.Regexp
+}
+
+// Match reports whether s satisfies the match. It does not allocate.
+func (m *StringMatch) Match(s string) bool {
+	switch m.kind {
+	case matchExact:
+		if m.fold {
+			return strings.EqualFold(s, m.value)
+		}
+		return s == m.value
+	case matchPrefix:
+		if m.fold {
+			return len(s) >= len(m.value) && strings.EqualFold(s[:len(m.value)], m.value)
+		}
+		return strings.HasPrefix(s, m.value)
+	case matchRegex:
+		return m.re.MatchString(s)
+	default:
+		return true
+	}
+}
+
+// stringMatchRules says which forms a StringMatch may take where it appears.
+type stringMatchRules struct {
+	presence bool // an empty object means "present" (headers, withoutHeaders, queryParams)
+	noPrefix bool // prefix is refused (Istio's queryParams)
+}
+
+// parseStringMatch reads {"exact"|"prefix"|"regex": "..."}.
+func parseStringMatch(v config.Value, rules stringMatchRules) StringMatch {
+	o := v.Object()
+	var m StringMatch
+	n := 0
+	if s, ok := o.Get("exact"); ok {
+		m.kind, m.value = matchExact, s.String()
+		n++
+	}
+	if s, ok := o.Get("prefix"); ok {
+		if rules.noPrefix {
+			s.Fail("prefix matching is not supported here (Istio supports only exact and regex for queryParams)")
+		}
+		m.kind, m.value = matchPrefix, s.String()
+		n++
+	}
+	if s, ok := o.Get("regex"); ok {
+		m.kind, m.value = matchRegex, s.String()
+		re, err := regexp.Compile("^(?:" + m.value + ")$")
+		if err != nil {
+			s.Fail("invalid RE2 regular expression: %v", err)
+		}
+		m.re = re
+		n++
+	}
+	o.Done()
+	switch {
+	case n > 1:
+		v.Fail("give only one of exact, prefix and regex")
+	case n == 0 && rules.presence:
+		m.kind = matchPresent
+	case n == 0:
+		v.Fail("must have one of exact, prefix and regex")
+	}
+	return m
+}

@@ -1,0 +1,231 @@
+// Command lb is a Proxy-Wasm HTTP filter that load-balances one service's
+// requests over clusters — Bookinfo's reviews v1/v2/v3 case.
+//
+// Requests whose :authority names the configured service (port ignored,
+// Kubernetes spellings accepted: see package filters/internal/authority) get
+// the chosen cluster's name in the routing header (default
+// "x-nicrt-cluster"); the data plane forwards them there, as Envoy does with
+// a cluster_header route. Other requests pass untouched.
+//
+// Policies: round_robin (one sequence across every VM of the plugin, kept in
+// shared data), random, weighted, least_request (in-flight counts in shared
+// data, released when the stream ends however it ends) and ring_hash
+// (consistent hashing of a request header: the same user sticks to the same
+// cluster). See docs/filters.md for the configuration.
+package main
+
+import (
+	"fmt"
+
+	"github.com/nicrt/nicrt/filters/internal/draw"
+	"github.com/nicrt/nicrt/filters/internal/host"
+	"github.com/nicrt/nicrt/filters/internal/promname"
+	"github.com/nicrt/nicrt/filters/internal/reuse"
+	"github.com/nicrt/nicrt/filters/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func main() {}
+
+func init() { proxywasm.SetVMContext(&vmContext{}) }
+
+type vmContext struct{ types.DefaultVMContext }
+
+// NewPluginContext implements types.VMContext.
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+
+type pluginContext struct {
+	types.DefaultPluginContext
+	cfg  *lbConfig
+	src  *draw.Source
+	ring ring // policy ring_hash
+
+	rr    *sharedCounters // policy round_robin: one counter
+	local uint64          // round_robin position used when shared data fails
+	lr    *sharedCounters // policy least_request: one counter per cluster
+
+	requests      []proxywasm.MetricCounter // per cluster
+	inFlight      []proxywasm.MetricGauge   // per cluster, least_request only
+	skipped       proxywasm.MetricCounter
+	sharedErrors  proxywasm.MetricCounter
+	hashMissing   proxywasm.MetricCounter
+	releaseFailed proxywasm.MetricCounter
+
+	ctxs reuse.Pool[httpContext]
+}
+
+// OnPluginStart implements types.PluginContext: it parses the configuration
+// and defines one set of metrics per cluster.
+func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
+	cfg, ok := host.Configure("lb", size, parseConfig)
+	if !ok {
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg = cfg
+	p.src = draw.New(cfg.seed)
+	svc := cfg.service.String()
+	metric := func(name string, kv ...string) string {
+		return promname.Name(name, append([]string{"service", svc}, kv...)...)
+	}
+	p.requests = make([]proxywasm.MetricCounter, len(cfg.clusters))
+	for i, c := range cfg.clusters {
+		p.requests[i] = proxywasm.DefineCounterMetric(metric("nicrt_lb_requests_total", "cluster", c))
+	}
+	p.skipped = proxywasm.DefineCounterMetric(metric("nicrt_lb_skipped_total"))
+	p.sharedErrors = proxywasm.DefineCounterMetric(metric("nicrt_lb_shared_data_errors_total"))
+	retries := proxywasm.DefineCounterMetric(metric("nicrt_lb_cas_retries_total"))
+	switch cfg.policy {
+	case roundRobin:
+		p.rr = newSharedCounters(cfg.sharedKey+"/rr", 1, retries)
+	case leastRequest:
+		p.lr = newSharedCounters(cfg.sharedKey+"/in_flight", len(cfg.clusters), retries)
+		p.inFlight = make([]proxywasm.MetricGauge, len(cfg.clusters))
+		for i, c := range cfg.clusters {
+			p.inFlight[i] = proxywasm.DefineGaugeMetric(metric("nicrt_lb_in_flight", "cluster", c))
+		}
+		p.releaseFailed = proxywasm.DefineCounterMetric(metric("nicrt_lb_release_failures_total"))
+	case ringHash:
+		p.ring = newRing(cfg.clusters, cfg.virtualNodes)
+		p.hashMissing = proxywasm.DefineCounterMetric(metric("nicrt_lb_hash_header_missing_total"))
+	}
+	for _, sc := range []*sharedCounters{p.rr, p.lr} {
+		if sc == nil {
+			continue
+		}
+		if err := sc.ensure(); err != nil {
+			return host.Refuse("lb", fmt.Errorf("shared data %s: %w", sc.key, err))
+		}
+	}
+	proxywasm.LogInfof("nicrt lb filter: service %s, policy %s over %d clusters, routing header %q",
+		svc, cfg.policy, len(cfg.clusters), cfg.clusterHeader)
+	return types.OnPluginStartStatusOK
+}
+
+// NewHttpContext implements types.PluginContext.
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	h := p.ctxs.Get()
+	h.p, h.chosen = p, -1
+	return h
+}
+
+// choose picks a cluster index for one request; accounted says an in-flight
+// count was taken that release must give back.
+func (p *pluginContext) choose() (idx int, accounted bool) {
+	n := len(p.cfg.clusters)
+	switch p.cfg.policy {
+	case roundRobin:
+		return p.nextRoundRobin(), false
+	case random:
+		return p.src.IntN(n), false
+	case weighted:
+		return p.cfg.weights.Pick(p.src), false
+	case leastRequest:
+		return p.acquireLeast()
+	default: // ringHash
+		key, ok := host.RequestHeader(p.cfg.hashHeader)
+		if !ok || key == "" {
+			p.hashMissing.Increment(1)
+			return p.src.IntN(n), false
+		}
+		return p.ring.lookup(key), false
+	}
+}
+
+// nextRoundRobin takes the next position of the pool-wide sequence.
+func (p *pluginContext) nextRoundRobin() int {
+	var pos uint64
+	ok := p.rr.update(chooseTries, func(c []uint64) bool {
+		pos = c[0]
+		c[0]++
+		return true
+	})
+	if !ok {
+		p.sharedErrors.Increment(1)
+		pos = p.local
+		p.local++
+	}
+	return int(pos % uint64(len(p.cfg.clusters)))
+}
+
+// acquireLeast picks the cluster with the fewest requests in flight across
+// the pool (ties broken at random, so an idle service spreads its requests)
+// and counts this request against it.
+func (p *pluginContext) acquireLeast() (int, bool) {
+	idx := 0
+	ok := p.lr.update(chooseTries, func(c []uint64) bool {
+		ties := 0
+		for i, v := range c {
+			switch {
+			case i == 0 || v < c[idx]:
+				idx, ties = i, 1
+			case v == c[idx]:
+				ties++
+				if p.src.IntN(ties) == 0 {
+					idx = i
+				}
+			}
+		}
+		c[idx]++
+		return true
+	})
+	if !ok {
+		p.sharedErrors.Increment(1)
+		return p.src.IntN(len(p.cfg.clusters)), false
+	}
+	p.inFlight[idx].Add(1)
+	return idx, true
+}
+
+// release gives back the in-flight count taken by acquireLeast.
+func (p *pluginContext) release(idx int) {
+	ok := p.lr.update(releaseTries, func(c []uint64) bool {
+		if c[idx] == 0 {
+			return false // never below zero, e.g. after another VM reset the value
+		}
+		c[idx]--
+		return true
+	})
+	if !ok {
+		p.releaseFailed.Increment(1)
+	}
+	p.inFlight[idx].Add(-1)
+}
+
+type httpContext struct {
+	types.DefaultHttpContext
+	p         *pluginContext
+	chosen    int
+	accounted bool
+}
+
+// OnHttpRequestHeaders balances requests for the service.
+func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	p := h.p
+	authority, ok := host.RequestHeader(":authority")
+	if !ok || !p.cfg.service.Match(authority) {
+		p.skipped.Increment(1)
+		return types.ActionContinue
+	}
+	idx, accounted := p.choose()
+	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
+		proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
+		if accounted {
+			p.release(idx)
+		}
+		return types.ActionContinue
+	}
+	h.chosen, h.accounted = idx, accounted
+	p.requests[idx].Increment(1)
+	return types.ActionContinue
+}
+
+// OnHttpStreamDone runs when the stream ends however it ended (completed,
+// reset, aborted by a local response), so least_request's count is always
+// given back.
+func (h *httpContext) OnHttpStreamDone() {
+	p := h.p
+	if h.accounted {
+		p.release(h.chosen)
+	}
+	p.ctxs.Put(h)
+}

@@ -1,0 +1,103 @@
+// Command route is a Proxy-Wasm HTTP filter that routes requests with Istio
+// VirtualService HTTP rules.
+//
+// Its configuration is a VirtualService's http list, or an object with
+// hosts and http (see package filters/internal/istio and docs/filters.md).
+// For each request for one of the hosts, the first rule whose match accepts
+// it is chosen, a destination is drawn by weight, and the destination's
+// cluster name is written into the routing header (default
+// "x-nicrt-cluster"); the data plane then forwards the request to that
+// cluster, as Envoy does with a cluster_header route. Requests no rule
+// matches are left untouched. Faults in the same rules are the fault
+// filter's job.
+package main
+
+import (
+	"github.com/nicrt/nicrt/filters/internal/draw"
+	"github.com/nicrt/nicrt/filters/internal/host"
+	"github.com/nicrt/nicrt/filters/internal/istio"
+	"github.com/nicrt/nicrt/filters/internal/promname"
+	"github.com/nicrt/nicrt/filters/internal/reuse"
+	"github.com/nicrt/nicrt/filters/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func main() {}
+
+func init() { proxywasm.SetVMContext(&vmContext{}) }
+
+type vmContext struct{ types.DefaultVMContext }
+
+// NewPluginContext implements types.VMContext.
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+
+// pluginContext holds one parsed configuration and its metrics.
+type pluginContext struct {
+	types.DefaultPluginContext
+	cfg *istio.Config
+	src *draw.Source
+	// routed[rule][destination] counts requests routed to that destination.
+	routed    [][]proxywasm.MetricCounter
+	unmatched proxywasm.MetricCounter
+	ctxs      reuse.Pool[httpContext]
+}
+
+// OnPluginStart implements types.PluginContext: it parses and checks the
+// configuration and defines the metrics.
+func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
+	cfg, ok := host.Configure("route", size, istio.Parse)
+	if !ok {
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg = cfg
+	p.src = draw.New(cfg.RandomSeed)
+	hostLabel := cfg.HostsLabel()
+	p.routed = make([][]proxywasm.MetricCounter, len(cfg.Rules))
+	for i, r := range cfg.Rules {
+		p.routed[i] = make([]proxywasm.MetricCounter, len(r.Route))
+		for j, d := range r.Route {
+			p.routed[i][j] = proxywasm.DefineCounterMetric(promname.Name("nicrt_route_requests_total",
+				"host", hostLabel, "rule", r.Label, "cluster", d.Cluster))
+		}
+		if r.Fault != nil {
+			proxywasm.LogInfof("nicrt route filter: http[%d] has a fault; faults are injected by the fault filter, not by route", i)
+		}
+	}
+	p.unmatched = proxywasm.DefineCounterMetric(promname.Name("nicrt_route_unmatched_total", "host", hostLabel))
+	proxywasm.LogInfof("nicrt route filter: %d rules for hosts %s, routing header %q", len(cfg.Rules), hostLabel, cfg.ClusterHeader)
+	return types.OnPluginStartStatusOK
+}
+
+// NewHttpContext implements types.PluginContext.
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	h := p.ctxs.Get()
+	h.p = p
+	return h
+}
+
+type httpContext struct {
+	types.DefaultHttpContext
+	p   *pluginContext
+	req istio.Request
+}
+
+// OnHttpRequestHeaders chooses the rule and destination and sets the routing header.
+func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	p := h.p
+	h.req.Reset(host.RequestHeader)
+	r := p.cfg.Select(&h.req)
+	if r == nil {
+		p.unmatched.Increment(1)
+		return types.ActionContinue
+	}
+	i := r.Pick(p.src)
+	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.ClusterHeader, r.Route[i].Cluster); err != nil {
+		proxywasm.LogErrorf("nicrt route filter: cannot set %s: %v", p.cfg.ClusterHeader, err)
+		return types.ActionContinue
+	}
+	p.routed[r.Index][i].Increment(1)
+	return types.ActionContinue
+}
+
+// OnHttpStreamDone hands the context back for the next stream.
+func (h *httpContext) OnHttpStreamDone() { h.p.ctxs.Put(h) }
