@@ -144,14 +144,21 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Listen opens the admin listener, refusing a non-loopback address when no
 // token is configured: the API loads code into the data plane.
 func Listen(addr, token string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin address %q: %v", addr, err)
-	}
-	if !IsLoopback(host) && token == "" {
-		return nil, fmt.Errorf("admin: refusing to listen on %s without a token: the admin API loads code into the data plane; use a loopback address (e.g. 127.0.0.1) or configure a token", addr)
+	if err := checkAddress(addr, token); err != nil {
+		return nil, err
 	}
 	return net.Listen("tcp", addr)
+}
+
+func checkAddress(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin address %q: %v", addr, err)
+	}
+	if !IsLoopback(host) && token == "" {
+		return fmt.Errorf("admin: refusing to listen on %s without a token: the admin API loads code into the data plane; use a loopback address (e.g. 127.0.0.1) or configure a token", addr)
+	}
+	return nil
 }
 
 // IsLoopback reports whether host (an IP literal or "localhost") is a

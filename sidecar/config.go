@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -295,6 +296,9 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("empty configuration")
+		}
 		return nil, fmt.Errorf("not valid YAML: %v", err)
 	}
 	c := &Config{dir: dir}
