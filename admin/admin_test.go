@@ -266,4 +266,3 @@ func waitFor(cond func() bool) bool {
 	}
 	return false
 }
-

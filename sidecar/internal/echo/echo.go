@@ -128,4 +128,3 @@ func (s *Server) serve(c net.Conn) {
 		}
 	}
 }
-
