@@ -65,23 +65,9 @@ func New(ctx context.Context, cfg *Config, opt Options) (*Sidecar, error) {
 		s.clusters[c.name] = c
 		s.clusterList = append(s.clusterList, c)
 	}
-	lvl := runtime.LogInfo
-	if cfg.Wasm.LogLevel != "" {
-		lvl, _ = runtime.ParseLogLevel(cfg.Wasm.LogLevel)
-	}
-	host, err := runtime.NewHost(ctx, runtime.HostConfig{
-		Position:         runtime.PositionSidecar,
-		NodeID:           cfg.NodeID,
-		NodeMetadata:     cfg.NodeMetadata,
-		Logger:           log,
-		LogLevel:         lvl,
-		CacheDir:         cfg.path(cfg.Wasm.CacheDir),
-		Clusters:         s.resolveCluster,
-		CallDeadline:     cfg.Wasm.CallDeadline.D(),
-		MemoryLimitPages: uint32(cfg.Wasm.MemoryLimitMB) * 16,
-	})
+	host, err := s.newHost(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("starting the wasm runtime: %w", err)
+		return nil, err
 	}
 	s.host = host
 	fail := func(err error) (*Sidecar, error) {
@@ -125,11 +111,61 @@ func New(ctx context.Context, cfg *Config, opt Options) (*Sidecar, error) {
 	return s, nil
 }
 
+// Check loads every filter of cfg (compiling the modules and starting their
+// VMs, so a configuration a filter rejects is caught) without listening.
+func Check(ctx context.Context, cfg *Config, opt Options) error {
+	s := &Sidecar{cfg: cfg, log: opt.Logger, clusters: map[string]*cluster{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	host, err := s.newHost(ctx)
+	if err != nil {
+		return err
+	}
+	defer host.Close(context.Background())
+	s.host = host
+	for i := range cfg.Listeners {
+		for j := range cfg.Listeners[i].Filters {
+			fc := &cfg.Listeners[i].Filters[j]
+			p, err := s.loadFilter(ctx, fc)
+			if err != nil {
+				return fmt.Errorf("listeners[%d].filters[%d] (%s): %w", i, j, fc.Name, err)
+			}
+			p.Close()
+		}
+	}
+	return nil
+}
+
 // probeAfter: pooled connections idle at least this long are checked for
 // an upstream close before reuse (one non-blocking peek); younger ones are
 // trusted, and an idempotent request that meets a just-closed one is
 // retried on a fresh connection.
 const probeAfter = 500 * time.Millisecond
+
+// newHost starts the filter runtime the configuration describes.
+func (s *Sidecar) newHost(ctx context.Context) (*runtime.Host, error) {
+	cfg := s.cfg
+	lvl := runtime.LogInfo
+	if cfg.Wasm.LogLevel != "" {
+		lvl, _ = runtime.ParseLogLevel(cfg.Wasm.LogLevel)
+	}
+	host, err := runtime.NewHost(ctx, runtime.HostConfig{
+		Position:         runtime.PositionSidecar,
+		NodeID:           cfg.NodeID,
+		NodeMetadata:     cfg.NodeMetadata,
+		Logger:           s.log,
+		LogLevel:         lvl,
+		CacheDir:         cfg.path(cfg.Wasm.CacheDir),
+		Clusters:         s.resolveCluster,
+		CallDeadline:     cfg.Wasm.CallDeadline.D(),
+		MemoryLimitPages: uint32(cfg.Wasm.MemoryLimitMB) * 16,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the wasm runtime: %w", err)
+	}
+	return host, nil
+}
 
 // loadFilter reads and loads one configured filter.
 func (s *Sidecar) loadFilter(ctx context.Context, fc *FilterConfig) (*runtime.Plugin, error) {
