@@ -60,7 +60,7 @@ func (h *Host) analyze(ctx context.Context, wasm []byte) (*Report, wazero.Compil
 		r.Problems = append(r.Problems, "not a WebAssembly module (the file does not start with \\0asm)")
 		return r, nil, fmt.Errorf("%s", r.Problems[0])
 	}
-	cm, err := h.rt.CompileModule(ctx, wasm)
+	cm, err := h.compile(ctx, wasm)
 	if err != nil {
 		r.Problems = append(r.Problems, "invalid module: "+err.Error())
 		return r, nil, fmt.Errorf("invalid module: %w", err)
@@ -147,4 +147,15 @@ func signature(d api.FunctionDefinition) string {
 	}
 	b.WriteByte(')')
 	return b.String()
+}
+
+// compile is wazero's CompileModule, with a panic inside wazero's decoder
+// (seen on malformed input) turned into an error.
+func (h *Host) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cm, err = nil, fmt.Errorf("wazero failed on this module: %v", r)
+		}
+	}()
+	return h.rt.CompileModule(ctx, wasm)
 }

@@ -39,7 +39,8 @@ type PluginConfig struct {
 	// PoolSize is the number of VMs (default GOMAXPROCS).
 	PoolSize int
 	// CountInstructions instruments the module so every callback reports
-	// the wasm instructions it executed (the NIC model's cost input).
+	// the wasm instructions it executed (the NIC model's cost input). Such
+	// VMs get a deterministic random source (see deterministicRand).
 	CountInstructions bool
 }
 
@@ -278,6 +279,9 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(cryptoRand{}).
 		WithStdout(stdout).WithStderr(stderr)
+	if p.cfg.CountInstructions {
+		mc = mc.WithRandSource(newDeterministicRand())
+	}
 	h.wd.add(v)
 	fail := func(err error) (*vm, []string, error) {
 		h.wd.remove(v)
@@ -324,6 +328,16 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 		if _, err := f.Call(v.ctx); err != nil {
 			v.calls.Add(1)
 			return fail(fmt.Errorf("_start: %w (a Go filter must be built with -buildmode=c-shared)", v.explain(err)))
+		}
+	}
+	if f := mod.ExportedFunction(ScratchExport); f != nil && !h.noScratch {
+		res, err := f.Call(v.ctx, scratchRequest)
+		if err != nil {
+			v.calls.Add(1)
+			return fail(fmt.Errorf("%s: %w", ScratchExport, v.explain(err)))
+		}
+		if p := uint32(res[0]); p != 0 && uint64(p)+scratchRequest <= uint64(v.mem.Size()) {
+			v.scratch, v.scratchSize = p, scratchRequest
 		}
 	}
 	v.calls.Add(1)

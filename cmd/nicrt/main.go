@@ -25,6 +25,9 @@ type command struct {
 	// run executes the command with the positional arguments left after flag
 	// parsing. A returned usageError prints the command's help.
 	run func(fs *pflag.FlagSet, args []string) error
+	// normalize, when set, rewrites the arguments before flag parsing (for
+	// spellings pflag cannot express, like -H-resp).
+	normalize func(args []string) []string
 }
 
 var commands = map[string]*command{}
@@ -71,7 +74,11 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fs := newFlagSet(c)
-	if err := fs.Parse(args[1:]); err != nil {
+	rest := args[1:]
+	if c.normalize != nil {
+		rest = c.normalize(append([]string(nil), rest...))
+	}
+	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			printCommandHelp(stdout, c, fs)
 			return 0

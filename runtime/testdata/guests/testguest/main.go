@@ -89,8 +89,9 @@ func (*vmCtx) NewPluginContext(id uint32) types.PluginContext {
 type plugin struct {
 	types.DefaultPluginContext
 	bench     bool
+	callKind  string // "get" or "replace": host-call cost benchmark
+	calls     int
 	paused    map[uint32]bool
-	queueSeen types.PluginContext
 	doneCount proxywasm.MetricCounter
 	queueRdy  proxywasm.MetricCounter
 	ticks     proxywasm.MetricCounter
@@ -119,6 +120,11 @@ func (p *plugin) OnPluginStart(size int) types.OnPluginStartStatus {
 			}
 		case "bench":
 			p.bench = true
+		case "calls":
+			// calls=get:100 or calls=replace:100
+			kind, n, _ := strings.Cut(v, ":")
+			p.callKind = kind
+			p.calls, _ = strconv.Atoi(n)
 		case "startpanic":
 			panic("panic during OnPluginStart")
 		default:
@@ -201,6 +207,23 @@ func status(s uint32) string { return strconv.Itoa(int(s)) }
 func (s *stream) OnHttpRequestHeaders(n int, eos bool) types.Action {
 	if s.p.bench {
 		proxywasm.ReplaceHttpRequestHeader("x-bench", "1")
+		return types.ActionContinue
+	}
+	switch s.p.callKind {
+	case "get":
+		for i := 0; i < s.p.calls; i++ {
+			proxywasm.GetHttpRequestHeader("x-bench")
+		}
+		return types.ActionContinue
+	case "replace":
+		for i := 0; i < s.p.calls; i++ {
+			proxywasm.ReplaceHttpRequestHeader("x-bench", "1")
+		}
+		return types.ActionContinue
+	case "alloc": // the cost of one small Go allocation, for comparison
+		for i := 0; i < s.p.calls; i++ {
+			sink = make([]byte, 1+i%2)
+		}
 		return types.ActionContinue
 	}
 	s.test, _ = proxywasm.GetHttpRequestHeader("x-test")
@@ -552,6 +575,8 @@ func (s *stream) OnHttpResponseTrailers(n int) types.Action {
 }
 
 func (s *stream) OnHttpStreamDone() { s.p.doneCount.Increment(1) }
+
+var sink []byte
 
 func boolStr(b bool) string {
 	if b {

@@ -1,0 +1,254 @@
+// Package wasmengine is the simulated NIC's wasm engine backed by nicrt's
+// Proxy-Wasm runtime: the same filters the sidecar runs, driven one framed
+// HTTP message at a time, with the executed wasm instructions as the cost
+// the timing model charges.
+//
+// A request and its response share one Proxy-Wasm HTTP context (a
+// runtime.Stream), as in Envoy: the stream opens with the request's headers
+// and closes after the final response, so proxy_on_log and friends are
+// charged to the response that completes the exchange.
+package wasmengine
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/fnv"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nicrt/nicrt/nicsim/engine"
+	"github.com/nicrt/nicrt/nicsim/flow"
+	"github.com/nicrt/nicrt/nicsim/httpframe"
+	"github.com/nicrt/nicrt/runtime"
+)
+
+// PauseLimit bounds how long a filter may hold a message paused (a fault
+// delay, an HTTP callout) before the stream is reset.
+const PauseLimit = 30 * time.Second
+
+// Engine runs the filters of a runtime.Slot for the NIC. It is safe for
+// concurrent use; one Engine may serve all of the NIC's engines, the
+// runtime pinning each exchange to one VM.
+type Engine struct {
+	slot *runtime.Slot
+
+	mu      sync.Mutex
+	streams map[exchangeKey]*open
+}
+
+type exchangeKey struct {
+	flow     flow.Key
+	exchange int
+}
+
+// open is an exchange whose request passed and whose response is awaited.
+type open struct {
+	s        *runtime.Stream
+	counted  uint64 // instructions already charged to earlier messages
+	reqMinor int
+}
+
+// New returns an engine running the chain held by slot.
+func New(slot *runtime.Slot) *Engine {
+	return &Engine{slot: slot, streams: map[exchangeKey]*open{}}
+}
+
+var _ engine.Engine = (*Engine)(nil)
+var _ engine.FlowCloser = (*Engine)(nil)
+
+// Process implements engine.Engine.
+func (e *Engine) Process(m *engine.Message) (engine.Result, error) {
+	if m.Head.Kind == httpframe.Request {
+		return e.request(m)
+	}
+	return e.response(m)
+}
+
+func (e *Engine) request(m *engine.Message) (engine.Result, error) {
+	h := m.Head
+	fields := make(runtime.Fields, 0, len(h.Fields)+4)
+	fields = append(fields,
+		runtime.Field{Name: ":method", Value: string(h.Method)},
+		runtime.Field{Name: ":path", Value: string(h.Target)},
+		runtime.Field{Name: ":authority", Value: ""},
+		runtime.Field{Name: ":scheme", Value: "http"})
+	for _, f := range h.Fields {
+		name := lowerASCII(f.Name)
+		if name == "host" {
+			fields[2].Value = string(f.Value)
+			continue
+		}
+		fields = append(fields, runtime.Field{Name: name, Value: string(f.Value)})
+	}
+	orig := fields.Clone()
+	body, err := httpframe.AppendBody(nil, h, m.Raw)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	src, dst := endpoints(m.Flow, m.Dir)
+	s := e.slot.NewStream(runtime.StreamInfo{Source: src, Destination: dst, ConnectionID: connID(m.Flow)})
+	ctx, cancel := context.WithTimeout(context.Background(), PauseLimit)
+	defer cancel()
+	v := s.RequestHeaders(ctx, &fields, len(body) == 0)
+	out := body
+	if v == runtime.Continue && len(body) > 0 {
+		out, v = s.RequestBody(ctx, body, true)
+	}
+	res := engine.Result{Instructions: s.Instructions()}
+	switch v {
+	case runtime.Continue:
+		if changed(orig, fields) || string(out) != string(body) {
+			res.Rewrite = appendRequest(nil, fields, h.Minor, out)
+		}
+		e.mu.Lock()
+		e.streams[exchangeKey{m.Flow, m.Exchange}] = &open{s: s, counted: res.Instructions, reqMinor: h.Minor}
+		e.mu.Unlock()
+		return res, nil
+	case runtime.Respond:
+		res.Verdict = engine.Drop
+		res.Reply = appendLocal(nil, s.LocalResponse(), h.Minor)
+	default:
+		res.Verdict = engine.Drop
+	}
+	s.Close()
+	res.Instructions = s.Instructions()
+	if lr := s.LocalResponse(); lr != nil && lr.Err != nil {
+		return res, lr.Err
+	}
+	return res, nil
+}
+
+func (e *Engine) response(m *engine.Message) (engine.Result, error) {
+	k := exchangeKey{m.Flow, m.Exchange}
+	e.mu.Lock()
+	o := e.streams[k]
+	if o != nil && m.Final {
+		delete(e.streams, k)
+	}
+	e.mu.Unlock()
+	if o == nil {
+		// The request was not seen (a capture that starts mid-connection)
+		// or was answered locally: nothing to run.
+		return engine.Result{}, nil
+	}
+	h := m.Head
+	fields := make(runtime.Fields, 0, len(h.Fields)+1)
+	fields = append(fields, runtime.Field{Name: ":status", Value: strconv.Itoa(h.Status)})
+	for _, f := range h.Fields {
+		fields = append(fields, runtime.Field{Name: lowerASCII(f.Name), Value: string(f.Value)})
+	}
+	orig := fields.Clone()
+	body, err := httpframe.AppendBody(nil, h, m.Raw)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), PauseLimit)
+	defer cancel()
+	s := o.s
+	v := s.ResponseHeaders(ctx, &fields, len(body) == 0)
+	out := body
+	if v == runtime.Continue && len(body) > 0 {
+		out, v = s.ResponseBody(ctx, body, true)
+	}
+	var res engine.Result
+	switch v {
+	case runtime.Continue:
+		if changed(orig, fields) || string(out) != string(body) {
+			res.Rewrite = appendResponse(nil, fields, h.Minor, string(h.Reason), out)
+		}
+	case runtime.Respond:
+		// A filter replaced the response: send its local response instead.
+		res.Rewrite = appendLocal(nil, s.LocalResponse(), o.reqMinor)
+	default:
+		res.Verdict = engine.Drop
+	}
+	if m.Final {
+		s.Close()
+	}
+	res.Instructions = s.Instructions() - o.counted
+	o.counted = s.Instructions()
+	if lr := s.LocalResponse(); v == runtime.Respond && lr != nil && lr.Err != nil {
+		return res, lr.Err
+	}
+	return res, nil
+}
+
+// FlowClosed implements engine.FlowCloser: exchanges of a closed
+// connection that never got their response are ended.
+func (e *Engine) FlowClosed(k flow.Key) {
+	var orphans []*open
+	e.mu.Lock()
+	for ek, o := range e.streams {
+		if ek.flow == k {
+			orphans = append(orphans, o)
+			delete(e.streams, ek)
+		}
+	}
+	e.mu.Unlock()
+	for _, o := range orphans {
+		o.s.Close()
+	}
+}
+
+// Close ends every open exchange (at the end of a replay).
+func (e *Engine) Close() {
+	e.mu.Lock()
+	all := e.streams
+	e.streams = map[exchangeKey]*open{}
+	e.mu.Unlock()
+	for _, o := range all {
+		o.s.Close()
+	}
+}
+
+func endpoints(k flow.Key, d flow.Dir) (src, dst netip.AddrPort) {
+	a := netip.AddrPortFrom(netip.AddrFrom4(k.A), k.APort)
+	b := netip.AddrPortFrom(netip.AddrFrom4(k.B), k.BPort)
+	if d == flow.AtoB {
+		return a, b
+	}
+	return b, a
+}
+
+// connID derives a stable connection id from the flow, so replays are
+// deterministic (filters may log or hash it).
+func connID(k flow.Key) uint64 {
+	h := fnv.New64a()
+	var b [18]byte
+	copy(b[0:4], k.A[:])
+	copy(b[4:8], k.B[:])
+	binary.BigEndian.PutUint16(b[8:], k.APort)
+	binary.BigEndian.PutUint16(b[10:], k.BPort)
+	binary.BigEndian.PutUint32(b[12:], k.Epoch)
+	h.Write(b[:16])
+	return h.Sum64()
+}
+
+func changed(a, b runtime.Fields) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(b []byte) string {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			out := []byte(string(b))
+			for i, c := range out {
+				if 'A' <= c && c <= 'Z' {
+					out[i] = c + 'a' - 'A'
+				}
+			}
+			return string(out)
+		}
+	}
+	return string(b)
+}
