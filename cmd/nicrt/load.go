@@ -118,24 +118,12 @@ Examples:
 	})
 }
 
-// readArg returns s, or the contents of the file s names after '@'.
-func readArg(s string) (string, error) {
-	if !strings.HasPrefix(s, "@") {
-		return s, nil
-	}
-	b, err := os.ReadFile(s[1:])
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
 func runLoad(_ *pflag.FlagSet, args []string) error {
 	o := loadOpts
 	if len(args) != 1 {
 		return usagef("load takes one module file")
 	}
-	wasm, err := os.ReadFile(args[0])
+	wasm, err := readWasm(args[0])
 	if err != nil {
 		return err
 	}
@@ -151,7 +139,7 @@ func runLoad(_ *pflag.FlagSet, args []string) error {
 	defer cancel()
 	res, err := c.Load(ctx, wasm, admin.LoadRequest{
 		Chain: o.chain, Name: name, RootID: o.rootID, VMID: o.vmID,
-		Configuration: cfg, FailOpen: o.failOpen, PoolSize: o.poolSize,
+		Configuration: string(cfg), FailOpen: o.failOpen, PoolSize: o.poolSize,
 	})
 	if err != nil {
 		return err

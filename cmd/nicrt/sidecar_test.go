@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nicrt/nicrt/internal/wasmbuild"
 )
 
 // sidecarProc is `nicrt sidecar` running as its own process.
@@ -100,8 +99,8 @@ func stdoutRest(lines chan string) io.Reader {
 	return pr
 }
 
-// nicrt runs the binary to completion and returns its exit code and output.
-func nicrt(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
+// runBin runs the binary to completion and returns its exit code and output.
+func runBin(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -117,7 +116,7 @@ func nicrt(t *testing.T, bin string, env []string, args ...string) (int, string,
 	return code, out.String(), errb.String()
 }
 
-func get(t *testing.T, url string) (int, http.Header) {
+func httpGet(t *testing.T, url string) (int, http.Header) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -134,10 +133,7 @@ func TestSidecarProcess(t *testing.T) {
 	}
 	bin := buildNicrt(t)
 	dir := t.TempDir()
-	stampFile := filepath.Join(dir, "stamp.wasm")
-	if err := os.WriteFile(stampFile, wasmbuild.Go(t, "../../sidecar/testdata/guests/stamp"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	stampFile := writeGuest(t, "../../sidecar/testdata/guests/stamp")
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("x-app-saw-stamp", r.Header.Get("x-stamp"))
 		io.WriteString(w, "app\n")
@@ -152,7 +148,7 @@ listeners:
     address: 127.0.0.1:0
     cluster: app
     filters:
-      - {name: stamp, wasm: stamp.wasm, configuration: "stamp=one"}
+      - {name: stamp, wasm: `+stampFile+`, configuration: "stamp=one"}
   - name: outbound
     direction: outbound
     address: 127.0.0.1:0
@@ -163,24 +159,24 @@ clusters:
 	os.WriteFile(filepath.Join(dir, "token"), []byte("tok-123\n"), 0o600)
 
 	// Checks before running.
-	code, out, stderr := nicrt(t, bin, nil, "sidecar", "--config", cfgFile, "--check")
+	code, out, stderr := runBin(t, bin, nil, "sidecar", "--config", cfgFile, "--check")
 	if code != 0 || !strings.Contains(out, "configuration is valid") {
 		t.Fatalf("--check: %d %s %s", code, out, stderr)
 	}
-	code, out, _ = nicrt(t, bin, nil, "sidecar", "--config", cfgFile, "--print-envoy")
+	code, out, _ = runBin(t, bin, nil, "sidecar", "--config", cfgFile, "--print-envoy")
 	if code != 0 || !strings.Contains(out, "envoy.filters.http.wasm") || !strings.Contains(out, stampFile) {
 		t.Fatalf("--print-envoy: %d\n%s", code, out)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("listeners:\n  - name: in\n    adress: 127.0.0.1:0\n"), 0o644)
-	code, _, stderr = nicrt(t, bin, nil, "sidecar", "--config", bad)
+	code, _, stderr = runBin(t, bin, nil, "sidecar", "--config", bad)
 	if code != 1 || !strings.Contains(stderr, `listeners[0]: unknown field "adress" (did you mean "address"?)`) {
 		t.Fatalf("unknown field: exit %d, %s", code, stderr)
 	}
 
 	p := startSidecarProc(t, bin, cfgFile, 2)
 	in := "http://" + p.listeners["inbound"] + "/"
-	if code, h := get(t, in); code != 200 || h.Get("x-stamp-resp") != "one" || h.Get("x-app-saw-stamp") != "one" {
+	if code, h := httpGet(t, in); code != 200 || h.Get("x-stamp-resp") != "one" || h.Get("x-app-saw-stamp") != "one" {
 		t.Fatalf("through the sidecar process: %d %v", code, h)
 	}
 	req, _ := http.NewRequest("GET", "http://"+p.listeners["outbound"]+"/", nil)
@@ -194,37 +190,37 @@ clusters:
 	adminArgs := []string{"--admin", p.admin}
 	tok := []string{"NICRT_ADMIN_TOKEN=tok-123"}
 	// The token is required.
-	code, _, stderr = nicrt(t, bin, nil, append([]string{"ls"}, adminArgs...)...)
+	code, _, stderr = runBin(t, bin, nil, append([]string{"ls"}, adminArgs...)...)
 	if code != 1 || !strings.Contains(stderr, "requires a token") {
 		t.Fatalf("ls without token: %d %s", code, stderr)
 	}
-	code, out, stderr = nicrt(t, bin, tok, append([]string{"load", stampFile, "--config", "stamp=two", "--chain", "inbound"}, adminArgs...)...)
+	code, out, stderr = runBin(t, bin, tok, append([]string{"load", stampFile, "--config", "stamp=two", "--chain", "inbound"}, adminArgs...)...)
 	if code != 0 || !strings.Contains(out, "loaded stamp into chain inbound") || !strings.Contains(out, "replaced stamp") || !strings.Contains(out, "compile") {
 		t.Fatalf("load: %d\n%s\n%s", code, out, stderr)
 	}
-	if _, h := get(t, in); h.Get("x-stamp-resp") != "two" {
+	if _, h := httpGet(t, in); h.Get("x-stamp-resp") != "two" {
 		t.Fatalf("after load: %v", h)
 	}
 	// A failing load exits 1 with the guest's words, and changes nothing.
-	code, _, stderr = nicrt(t, bin, tok, append([]string{"load", stampFile, "--config", "nonsense"}, adminArgs...)...)
+	code, _, stderr = runBin(t, bin, tok, append([]string{"load", stampFile, "--config", "nonsense"}, adminArgs...)...)
 	if code != 1 || !strings.Contains(stderr, `unknown configuration key "nonsense"`) {
 		t.Fatalf("failed load: %d %s", code, stderr)
 	}
-	if _, h := get(t, in); h.Get("x-stamp-resp") != "two" {
+	if _, h := httpGet(t, in); h.Get("x-stamp-resp") != "two" {
 		t.Fatalf("a failed load changed the filter: %v", h)
 	}
-	code, out, _ = nicrt(t, bin, tok, append([]string{"ls"}, adminArgs...)...)
+	code, out, _ = runBin(t, bin, tok, append([]string{"ls"}, adminArgs...)...)
 	if code != 0 || !strings.Contains(out, "inbound") || !strings.Contains(out, "stamp=two") || !strings.Contains(out, "(no filters)") {
 		t.Fatalf("ls: %d\n%s", code, out)
 	}
-	code, out, _ = nicrt(t, bin, tok, append([]string{"unload", "stamp"}, adminArgs...)...)
+	code, out, _ = runBin(t, bin, tok, append([]string{"unload", "stamp"}, adminArgs...)...)
 	if code != 0 || !strings.Contains(out, "removed stamp from chain inbound") {
 		t.Fatalf("unload: %d %s", code, out)
 	}
-	if _, h := get(t, in); h.Get("x-stamp-resp") != "" {
+	if _, h := httpGet(t, in); h.Get("x-stamp-resp") != "" {
 		t.Fatalf("after unload the filter still runs: %v", h)
 	}
-	code, _, stderr = nicrt(t, bin, tok, append([]string{"unload", "stamp"}, adminArgs...)...)
+	code, _, stderr = runBin(t, bin, tok, append([]string{"unload", "stamp"}, adminArgs...)...)
 	if code != 1 || !strings.Contains(stderr, `none has a filter named "stamp"`) {
 		t.Fatalf("unload twice: %d %s", code, stderr)
 	}
