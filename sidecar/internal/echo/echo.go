@@ -1,7 +1,8 @@
 // Package echo is a small, fast HTTP/1.1 echo server for the sidecar's
 // benchmarks and process tests: it answers every request with its body
 // (and a fixed text when there is none), keep-alive, and stamps its name in
-// an x-upstream field. It is built on the sidecar's codec so the upstream
+// an x-upstream field; the request's path and routing header come back as
+// x-request-path and x-upstream-cluster. It is built on the sidecar's codec so the upstream
 // side of a benchmark costs as little as possible and the proxy is what is
 // measured.
 package echo
@@ -119,6 +120,9 @@ func (s *Server) serve(c net.Conn) {
 			conn = h1.ConnClose
 		}
 		hdr = append(hdr[:1], runtime.Field{Name: "x-request-path", Value: h.Path})
+		if v, ok := f.Get(runtime.DefaultRouteHeader); ok {
+			hdr = append(hdr, runtime.Field{Name: "x-upstream-cluster", Value: v})
+		}
 		out, _ = h1.AppendResponseHead(out[:0], 200, hdr, h1.Length, int64(len(body)), conn)
 		if h.Method != "HEAD" {
 			out = append(out, body...)
