@@ -316,4 +316,3 @@ func TestHotSwapHarness(t *testing.T) {
 	}
 	runSwapHarness(t, stampKinds(t), 16, 25, d)
 }
-
