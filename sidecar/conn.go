@@ -194,6 +194,7 @@ func (c *dconn) handle(head []byte) (keep bool) {
 		if errors.As(err, &he) {
 			status = he.Status
 		}
+		c.req.Method = "" // not understood: the reply has its body even if it said HEAD
 		c.proxyReply(status, "http1.codec_error", reason+"\n", true)
 		return false
 	}

@@ -312,3 +312,5 @@ func must(t testing.TB, cond bool, format string, args ...any) {
 }
 
 var _ = fmt.Sprintf
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -163,7 +163,8 @@ func ParseRequest(head []byte, lim Limits, h *Head, f *runtime.Fields) error {
 		// RFC 9112 section 3.2.2: the target's authority wins over Host.
 		h.Authority, h.Path = auth, path
 	}
-	if h.Authority == "" && (h.Minor == 1 || nHost > 0) {
+	if h.Authority == "" {
+		// HTTP/1.0 allows it, but routing and the upstream need a host.
 		return errAt(400, -1, "missing or empty host")
 	}
 	if err := checkAuthority(h.Authority); err != nil {
