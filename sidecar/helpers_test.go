@@ -144,6 +144,9 @@ func guestFile(t testing.TB, dir string) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	guestFiles.Range(func(_, v any) bool { os.Remove(v.(string)); return true })
+	if nicrtBin.path != "" {
+		os.RemoveAll(filepath.Dir(nicrtBin.path))
+	}
 	os.Exit(code)
 }
 

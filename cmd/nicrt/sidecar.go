@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -20,13 +21,14 @@ var sidecarOpts struct {
 	check      bool
 	logLevel   string
 	logJSON    bool
+	cpuProfile string
 }
 
 func init() {
 	register(&command{
 		name:    "sidecar",
 		summary: "run an Envoy-style sidecar proxy that runs Proxy-Wasm filter chains",
-		usage: `--config FILE [--print-envoy | --check] [--log-level L] [--log-json]
+		usage: `--config FILE [--print-envoy | --check] [--log-level L] [--log-json] [--cpuprofile FILE]
 
 Runs one sidecar: the listeners, clusters, routes and filters of FILE (YAML or
 JSON; every field is documented in docs/sidecar.md), and the admin API that
@@ -45,12 +47,14 @@ Examples:
 				check      bool
 				logLevel   string
 				logJSON    bool
+				cpuProfile string
 			}{}
 			fs.StringVarP(&sidecarOpts.config, "config", "c", "", "the sidecar configuration file (required)")
 			fs.BoolVar(&sidecarOpts.printEnvoy, "print-envoy", false, "print the equivalent envoy.yaml (Envoy v3 static bootstrap) and exit")
 			fs.BoolVar(&sidecarOpts.check, "check", false, "validate the configuration, load (compile and start) every filter, and exit without listening")
 			fs.StringVar(&sidecarOpts.logLevel, "log-level", "info", "log level for sidecar and guest log lines: debug, info, warn, error")
 			fs.BoolVar(&sidecarOpts.logJSON, "log-json", false, "log JSON lines instead of text")
+			fs.StringVar(&sidecarOpts.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the sidecar stops")
 		},
 		run: runSidecar,
 	})
@@ -91,6 +95,19 @@ func runSidecar(_ *pflag.FlagSet, args []string) error {
 	s, err := sidecar.New(context.Background(), cfg, sidecar.Options{Logger: log})
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			s.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
