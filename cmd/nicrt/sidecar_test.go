@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // sidecarProc is `nicrt sidecar` running as its own process.
