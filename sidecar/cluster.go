@@ -39,7 +39,8 @@ type upconn struct {
 	r         *h1.Reader
 	ep        *endpoint
 	idleSince time.Time
-	reused    bool // served a request before the current one
+	reused    bool     // served a request before the current one
+	dl        deadline // read and write deadline
 }
 
 // pool holds what every endpoint's pool shares.
@@ -106,7 +107,9 @@ func (e *endpoint) dial() (*upconn, error) {
 		return nil, err
 	}
 	st.cxActive.Add(1)
-	return &upconn{nc: nc, r: h1.NewReader(nc, 16<<10, 1<<20), ep: e}, nil
+	uc := &upconn{nc: nc, r: h1.NewReader(nc, 16<<10, 1<<20), ep: e}
+	uc.dl.set = nc.SetDeadline
+	return uc, nil
 }
 
 // put returns a connection to the idle pool, or closes it when the pool is

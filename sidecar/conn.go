@@ -42,6 +42,8 @@ type dconn struct {
 	pend        []byte // body held back until its head can be written
 	upend       []byte // the same for a response while a pump owns pend
 
+	rdl, wdl deadline // read and write deadlines
+
 	info  runtime.StreamInfo
 	peer  string // downstream IP, for x-forwarded-for
 	pctx  pauseCtx
@@ -73,6 +75,7 @@ func (l *listener) newConn(nc net.Conn) *dconn {
 		ids: newIDSource(),
 	}
 	c.r = h1.NewReader(countingReader{nc, &l.stats.rxBytes}, 8<<10, c.head+8<<10)
+	c.rdl.set, c.wdl.set = nc.SetReadDeadline, nc.SetWriteDeadline
 	src, dst := addrPort(nc.RemoteAddr()), addrPort(nc.LocalAddr())
 	c.peer = src.Addr().Unmap().String()
 	c.info = runtime.StreamInfo{Source: src, Destination: dst, ConnectionID: l.nextID.Add(1)}
@@ -108,7 +111,7 @@ func (c *dconn) serve() {
 	for {
 		if c.r.Buffered() == 0 {
 			c.state.Store(connIdle)
-			_ = c.nc.SetReadDeadline(time.Now().Add(t.Idle.D()))
+			c.rdl.extend(time.Now(), t.Idle.D())
 			if c.state.Load() != connIdle {
 				return // shutdown raced with the deadline above
 			}
@@ -125,7 +128,7 @@ func (c *dconn) serve() {
 		}
 		head, ok := c.r.TryHead()
 		if !ok {
-			_ = c.nc.SetReadDeadline(time.Now().Add(t.RequestHeaders.D()))
+			c.rdl.to(time.Now().Add(t.RequestHeaders.D()))
 			var err error
 			head, err = c.r.ReadHead(c.head)
 			if err != nil {
@@ -210,8 +213,7 @@ func (c *dconn) handle(head []byte) (keep bool) {
 	case runtime.Respond:
 		return c.filterReply(s, true)
 	case runtime.Reset:
-		st.rqReset.Add(1)
-		return false
+		return c.filterReset()
 	}
 	cl, details := l.route(c.reqF)
 	if cl == nil {
@@ -281,7 +283,7 @@ func (c *dconn) forward(s *runtime.Stream, cl *cluster) bool {
 	cs.rqActive.Add(1)
 	defer cs.rqActive.Add(-1)
 	deadline := c.rec.start.Add(c.sc.cfg.Timeouts.Request.D())
-	_ = uc.nc.SetDeadline(deadline)
+	uc.dl.extend(c.rec.start, c.sc.cfg.Timeouts.Request.D())
 
 	// Send the request. A body already in the buffer (the common case for
 	// small requests) goes out with the head in one write, and the request
@@ -315,7 +317,9 @@ func (c *dconn) forward(s *runtime.Stream, cl *cluster) bool {
 		go func() {
 			v, err := c.sendRequest(s, uc, true)
 			if v != runtime.Continue || err != nil {
-				// Wake the response reader: this exchange is over.
+				// Wake the response reader: this exchange is over (the
+				// connection is discarded, so its cached deadline no
+				// longer matters).
 				_ = uc.nc.SetDeadline(time.Now())
 			}
 			pm.ch <- pumpResult{v, err}
@@ -332,7 +336,7 @@ func (c *dconn) forward(s *runtime.Stream, cl *cluster) bool {
 		if uc, err = ep.dial(); err != nil {
 			return c.proxyReply(503, "upstream_connect_failure", "upstream connect error: "+err.Error()+"\n", false)
 		}
-		_ = uc.nc.SetDeadline(deadline)
+		uc.dl.to(deadline)
 		if _, err = uc.nc.Write(c.reqOut); err == nil {
 			sent = time.Now()
 			head, err = c.readResponseHead(uc)
@@ -416,9 +420,12 @@ func (c *dconn) abortPump(p *pump) {
 		return
 	}
 	now := time.Now()
+	// The pump may be using c.rdl: go around the cache, and reset it once
+	// the pump is gone.
 	_ = c.nc.SetReadDeadline(now)
-	_ = p.uc.nc.SetDeadline(now)
+	p.uc.dl.to(now)
 	p.join()
+	c.rdl.at = now
 }
 
 // pumpFailed answers when a streamed request body failed before any
@@ -513,7 +520,7 @@ func (c *dconn) relayBody(s *runtime.Stream, b *h1.Body, w *msgWriter, request, 
 	streamIdle := c.sc.cfg.Timeouts.StreamIdle.D()
 	for {
 		if streaming && request {
-			_ = c.nc.SetReadDeadline(time.Now().Add(streamIdle))
+			c.rdl.extend(time.Now(), streamIdle)
 		}
 		p, err := b.Next()
 		eof := err == io.EOF
@@ -734,9 +741,8 @@ func (c *dconn) relayResponse(s *runtime.Stream, uc *upconn, head []byte, pm *pu
 		c.abortPump(pm)
 		return false, c.filterReply(s, pm == nil)
 	case runtime.Reset:
-		c.l.stats.rqReset.Add(1)
 		c.abortPump(pm)
-		return false, false
+		return false, c.filterReset()
 	}
 	status := c.resp.Status
 	if v, ok := f.Get(":status"); ok && v != statusText(status) {
@@ -775,7 +781,7 @@ func (c *dconn) relayResponse(s *runtime.Stream, uc *upconn, head []byte, pm *pu
 	case c.req.Minor == 0:
 		conn = h1.ConnKeepAlive
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.sc.cfg.Timeouts.StreamIdle.D()))
+	c.wdl.extend(time.Now(), c.sc.cfg.Timeouts.StreamIdle.D())
 	if !hasBody {
 		out, err := h1.AppendResponseHead(c.out[:0], status, *f, fr, max(cl, 0), conn)
 		c.out = out
@@ -821,6 +827,19 @@ func (c *dconn) relayResponse(s *runtime.Stream, uc *upconn, head []byte, pm *pu
 		return false, false
 	}
 	return !c.resp.Close, !closeDown
+}
+
+// filterReset handles a stream the filters reset before any response was
+// sent: a filter that kept it paused past timeouts.request gets a 504, any
+// other reset closes the connection without an answer, as Envoy does.
+func (c *dconn) filterReset() bool {
+	if c.pctx.Err() != nil {
+		c.l.stats.rqTimeout.Add(1)
+		c.proxyReply(504, "filter_pause_timeout", "a filter held the request past the request timeout\n", true)
+		return false
+	}
+	c.l.stats.rqReset.Add(1)
+	return false
 }
 
 // skipBody consumes a request body that is already buffered, so the
@@ -915,7 +934,7 @@ func (c *dconn) writeLocal(status int, f runtime.Fields, body []byte, closeConn 
 		out = append(out, body...)
 	}
 	c.out = out
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.sc.cfg.Timeouts.StreamIdle.D()))
+	c.wdl.extend(time.Now(), c.sc.cfg.Timeouts.StreamIdle.D())
 	if err := c.write(out); err != nil {
 		return false
 	}

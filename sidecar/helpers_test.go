@@ -86,6 +86,8 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
+	case "/callout": // what testguest's HTTP callout asks for
+		io.WriteString(w, "callout-ok")
 	case "/status":
 		code, _ := strconv.Atoi(q.Get("code"))
 		w.WriteHeader(code)

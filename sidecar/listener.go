@@ -162,7 +162,7 @@ func (l *listener) closeIdle() {
 	defer l.connMu.Unlock()
 	for c := range l.conns {
 		if c.state.CompareAndSwap(connIdle, connClosing) {
-			_ = c.nc.SetReadDeadline(time.Now())
+			_ = c.nc.SetReadDeadline(time.Now()) // not c.rdl: the conn goroutine owns it
 		}
 	}
 }

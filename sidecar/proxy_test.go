@@ -376,3 +376,58 @@ clusters:
 	got := r.seen(t)
 	must(t, got.Headers["x-pairs"] == "1" && got.Headers["x-drop"] == "" && got.Headers["x-keep"] == "k", "header map replaced by the filter: %v", got.Headers)
 }
+
+func TestFilterSeesSidecar(t *testing.T) {
+	app := newUpstream(t, "app")
+	s := startSidecar(t, `
+admin: {disabled: true}
+node_id: node-7
+node_metadata: {region: eu}
+timeouts: {request: 500ms}
+listeners:
+  - name: in
+    address: 127.0.0.1:0
+    cluster: app
+    filters: [{name: tg, wasm: $TG, configuration: "tick=20", pool_size: 1}]
+clusters:
+  - {name: app, endpoints: [$APP]}
+`, "$APP", app.addr(), "$TG", testGuest(t))
+	c := client(t)
+	listener := s.ListenerAddr("in").String()
+
+	// Properties: addresses, ids, node and position.
+	r := do(t, c, "GET", s.url("in", "/p?q=1"), nil, "x-test", "props", "x-request-id", "rid-9")
+	must(t, r.status == 200, "props: %d %s", r.status, r.body)
+	props := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.body), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		props[k] = v
+	}
+	for k, want := range map[string]string{
+		"nicrt.position": "sidecar", "destination.address": listener, "request.id": "rid-9",
+		"request.path": "/p?q=1", "request.method": "GET", "request.protocol": "HTTP/1.1",
+		"node.id": "node-7", "node.metadata.region": "eu", "plugin_name": "tg",
+	} {
+		must(t, props[k] == want, "property %s = %q, want %q (all: %v)", k, props[k], want, props)
+	}
+	must(t, strings.HasPrefix(props["source.address"], "127.0.0.1:"), "source.address %q", props["source.address"])
+	// In the response phase the upstream is known.
+	r = do(t, c, "GET", s.url("in", "/info"), nil, "x-test", "resp-props")
+	// The guest adds x-upstream: <upstream.address> + "ok" (the error text).
+	must(t, strings.Join(r.header.Values("x-upstream"), ",") == "app,"+app.addr()+"ok", "upstream.address property: %v", r.header)
+	must(t, r.header.Get("x-response-code") == "200", "response.code: %v", r.header)
+
+	// A filter pausing the request and resuming it from its timer.
+	r = do(t, c, "GET", s.url("in", "/info"), nil, "x-test", "tick-pause")
+	must(t, r.status == 200 && r.seen(t).Headers["x-resumed-by"] == "tick", "paused and resumed: %d %s", r.status, r.body)
+	// A filter holding the request forever: 504 after timeouts.request.
+	r = do(t, c, "GET", s.url("in", "/info"), nil, "x-test", "pause-forever")
+	must(t, r.status == 504 && r.details() == "filter_pause_timeout", "pause forever: %d %q", r.status, r.details())
+
+	// An HTTP callout to a cluster of the sidecar, resuming the request.
+	r = do(t, c, "GET", s.url("in", "/info"), nil, "x-test", "httpcall", "x-cluster", "app")
+	got := r.seen(t)
+	must(t, r.status == 200 && got.Headers["x-call-status"] == "200" && got.Headers["x-call-body"] == "callout-ok", "callout: %d %v", r.status, got.Headers)
+	r = do(t, c, "GET", s.url("in", "/info"), nil)
+	must(t, r.status == 200, "next request: %d", r.status)
+}
