@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,14 +239,67 @@ func runFortio(tb testing.TB, url string, conns int, qps float64, d time.Duratio
 	return l
 }
 
+// relayEnv makes the test binary a bare TCP relay to the address it names
+// (see TestMain): a process hop that parses nothing, the floor any proxy
+// process pays on this machine.
+const relayEnv = "NICRT_BENCH_RELAY_TO"
+
+// runRelay accepts connections on a free loopback port (printed on
+// standard output) and copies bytes both ways to target.
+func runRelay(target string) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("relay " + ln.Addr().String())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 0
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go io.Copy(u, c)
+			io.Copy(c, u)
+		}()
+	}
+}
+
+// startRelay runs the test binary as a relay process to target.
+func startRelay(tb testing.TB, target string) string {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), relayEnv+"="+target)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		tb.Fatal("relay did not start")
+	}
+	return strings.TrimPrefix(sc.Text(), "relay ")
+}
+
 type topology struct {
 	name string
 	url  string
 }
 
 // benchTopologies starts the echo upstream and the sidecar processes for
-// the three paths measured: direct, one sidecar hop (client side, with the
-// filter), and client + server sidecars (the server sidecar runs no filter).
+// the paths measured: direct; through a bare TCP relay process (the floor
+// of any process hop here); one sidecar hop (client side, with the filter);
+// client + server sidecars (the server sidecar runs no filter).
 func benchTopologies(b *testing.B, env []string) ([]topology, string) {
 	up, err := echo.Listen("127.0.0.1:0", "echo")
 	if err != nil {
@@ -276,6 +330,7 @@ clusters:
 	two := client(server.listeners["inbound"])
 	return []topology{
 		{"direct", "http://" + up.Addr() + "/echo"},
+		{"tcp-relay", "http://" + startRelay(b, up.Addr()) + "/echo"},
 		{"sidecar", "http://" + one.listeners["outbound"] + "/echo"},
 		{"sidecar×2", "http://" + two.listeners["outbound"] + "/echo"},
 	}, fname
