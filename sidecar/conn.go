@@ -774,13 +774,7 @@ func (c *dconn) relayResponse(s *runtime.Stream, uc *upconn, head []byte, pm *pu
 	if pm == nil && !c.body.Done() {
 		closeDown = true
 	}
-	conn := h1.ConnDefault
-	switch {
-	case closeDown:
-		conn = h1.ConnClose
-	case c.req.Minor == 0:
-		conn = h1.ConnKeepAlive
-	}
+	conn := c.connHeader(closeDown)
 	c.wdl.extend(time.Now(), c.sc.cfg.Timeouts.StreamIdle.D())
 	if !hasBody {
 		out, err := h1.AppendResponseHead(c.out[:0], status, *f, fr, max(cl, 0), conn)
@@ -914,13 +908,7 @@ func (c *dconn) filterReply(s *runtime.Stream, trySkip bool) bool {
 }
 
 func (c *dconn) writeLocal(status int, f runtime.Fields, body []byte, closeConn bool) bool {
-	conn := h1.ConnDefault
-	switch {
-	case closeConn:
-		conn = h1.ConnClose
-	case c.req.Minor == 0:
-		conn = h1.ConnKeepAlive
-	}
+	conn := c.connHeader(closeConn)
 	out, err := h1.AppendResponseHead(c.out[:0], status, f, h1.Length, int64(len(body)), conn)
 	if err != nil {
 		// A filter's local reply carries a field that cannot be written.
@@ -939,6 +927,18 @@ func (c *dconn) writeLocal(status int, f runtime.Fields, body []byte, closeConn 
 		return false
 	}
 	return !closeConn
+}
+
+// connHeader is the connection field of a response: close when the
+// connection ends after it, keep-alive for an HTTP/1.0 client that keeps it.
+func (c *dconn) connHeader(closing bool) h1.ConnHeader {
+	switch {
+	case closing:
+		return h1.ConnClose
+	case c.req.Minor == 0:
+		return h1.ConnKeepAlive
+	}
+	return h1.ConnDefault
 }
 
 // msString renders a duration in whole milliseconds without allocating for

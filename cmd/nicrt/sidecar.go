@@ -15,7 +15,8 @@ import (
 	"github.com/nicrt/nicrt/sidecar"
 )
 
-var sidecarOpts struct {
+// sidecarFlags are the flags of nicrt sidecar.
+type sidecarFlags struct {
 	config     string
 	printEnvoy bool
 	check      bool
@@ -23,6 +24,8 @@ var sidecarOpts struct {
 	logJSON    bool
 	cpuProfile string
 }
+
+var sidecarOpts sidecarFlags
 
 func init() {
 	register(&command{
@@ -41,14 +44,7 @@ Examples:
   nicrt sidecar --config examples/sidecar/sidecar.yaml --print-envoy > envoy.yaml
   nicrt load filters/lb.wasm --name lb --config @examples/sidecar/lb.json`,
 		flags: func(fs *pflag.FlagSet) {
-			sidecarOpts = struct {
-				config     string
-				printEnvoy bool
-				check      bool
-				logLevel   string
-				logJSON    bool
-				cpuProfile string
-			}{}
+			sidecarOpts = sidecarFlags{}
 			fs.StringVarP(&sidecarOpts.config, "config", "c", "", "the sidecar configuration file (required)")
 			fs.BoolVar(&sidecarOpts.printEnvoy, "print-envoy", false, "print the equivalent envoy.yaml (Envoy v3 static bootstrap) and exit")
 			fs.BoolVar(&sidecarOpts.check, "check", false, "validate the configuration, load (compile and start) every filter, and exit without listening")

@@ -376,7 +376,7 @@ func (h *Head) special(head []byte, fs *fieldSpan) *Error {
 	case "keep-alive", "proxy-connection", "te", "upgrade":
 		fs.kind = kindHopByHop
 	case "expect":
-		if !equalFoldBytes(trimOWS(val), "100-continue") {
+		if !equalFoldLower(trimOWS(val), "100-continue") {
 			return errAt(417, fs.value.off, "unsupported expectation")
 		}
 		h.Expect100 = true
@@ -389,22 +389,19 @@ func (h *Head) special(head []byte, fs *fieldSpan) *Error {
 // codings cannot be decoded by a proxy that re-frames bodies.
 func (h *Head) transferEncoding(val []byte, off int) *Error {
 	for i := 0; i < len(val); {
-		j := indexByte(val, ',', i)
-		if j < 0 {
-			j = len(val)
-		}
-		tok := trimOWS(val[i:j])
+		at := i
+		var tok []byte
+		tok, i = nextToken(val, i)
 		switch {
 		case len(tok) == 0:
-		case equalFoldBytes(tok, "chunked"):
+		case equalFoldLower(tok, "chunked"):
 			if h.Framing == Chunked {
-				return errAt(400, off+i, "chunked applied twice")
+				return errAt(400, off+at, "chunked applied twice")
 			}
 			h.Framing = Chunked
 		default:
-			return errAt(501, off+i, "unsupported transfer coding %q", tok)
+			return errAt(501, off+at, "unsupported transfer coding %q", tok)
 		}
-		i = j + 1
 	}
 	if h.Framing != Chunked {
 		return errAt(400, off, "transfer-encoding without chunked")
@@ -414,22 +411,18 @@ func (h *Head) transferEncoding(val []byte, off int) *Error {
 
 func (h *Head) connection(val []byte, off int) {
 	for i := 0; i < len(val); {
-		j := indexByte(val, ',', i)
-		if j < 0 {
-			j = len(val)
-		}
-		tok := trimOWS(val[i:j])
+		var tok []byte
+		tok, i = nextToken(val, i)
 		switch {
 		case len(tok) == 0:
-		case equalFoldBytes(tok, "close"):
+		case equalFoldLower(tok, "close"):
 			h.Close = true
-		case equalFoldBytes(tok, "keep-alive"):
+		case equalFoldLower(tok, "keep-alive"):
 			h.KeepAlive = true
 		default:
 			start := off + cap(val) - cap(tok) // tok is a subslice of val
 			h.connOpts = append(h.connOpts, span{start, start + len(tok)})
 		}
-		i = j + 1
 	}
 }
 
@@ -447,11 +440,8 @@ func parseContentLength(v []byte) (int64, bool) {
 	// A list of identical values ("5, 5") is allowed (RFC 9110 8.6).
 	var n int64 = -1
 	for i := 0; i < len(v); {
-		j := indexByte(v, ',', i)
-		if j < 0 {
-			j = len(v)
-		}
-		tok := trimOWS(v[i:j])
+		var tok []byte
+		tok, i = nextToken(v, i)
 		if len(tok) == 0 || len(tok) > 18 {
 			return 0, false
 		}
@@ -466,7 +456,6 @@ func parseContentLength(v []byte) (int64, bool) {
 			return 0, false
 		}
 		n = x
-		i = j + 1
 	}
 	return n, n >= 0
 }
@@ -540,6 +529,16 @@ func indexByte(b []byte, c byte, from int) int {
 	return -1
 }
 
+// nextToken returns the element of a comma-separated list starting at i,
+// without surrounding whitespace, and where the next one starts.
+func nextToken(list []byte, i int) (tok []byte, next int) {
+	j := indexByte(list, ',', i)
+	if j < 0 {
+		j = len(list)
+	}
+	return trimOWS(list[i:j]), j + 1
+}
+
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
@@ -550,30 +549,14 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// equalFoldLower compares s with a lowercase ASCII string ignoring case.
-func equalFoldLower(s, lower string) bool {
+// equalFoldLower compares s with a lowercase ASCII string ignoring case,
+// without converting (and allocating) when s is a byte slice.
+func equalFoldLower[T string | []byte](s T, lower string) bool {
 	if len(s) != len(lower) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBytes is equalFoldLower for bytes.
-func equalFoldBytes(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
