@@ -31,7 +31,8 @@ import (
 //
 //	go test -run '^$' -bench 'BenchmarkSidecar' -benchtime 1x -timeout 30m ./sidecar/
 //
-// NICRT_BENCH_SECONDS shortens or lengthens each measurement (default 10).
+// NICRT_BENCH_SECONDS shortens or lengthens each measurement (default 10);
+// NICRT_LB_WASM uses a prebuilt lb module instead of building filters/lb.
 
 var nicrtBin struct {
 	once sync.Once
@@ -158,9 +159,13 @@ func benchFilter(tb testing.TB) (name, path, config string) {
 	if os.Getenv("NICRT_BENCH_FILTER") == "none" {
 		return "none", "", ""
 	}
+	const lbConfig = `{"service": "echo", "policy": "round_robin", "clusters": ["echo-v1"]}`
+	if p := os.Getenv("NICRT_LB_WASM"); p != "" {
+		return "lb.wasm (" + p + ")", p, lbConfig
+	}
 	if _, err := os.Stat("../filters/lb/main.go"); err == nil {
 		p := writeFile(tb, tb.TempDir(), "lb.wasm", string(wasmbuild.Go(tb, "../filters/lb")))
-		return "lb.wasm", p, `{"service": "echo", "policy": "round_robin", "clusters": ["echo-v1"]}`
+		return "lb.wasm", p, lbConfig
 	}
 	return "stamp (lb.wasm not built yet)", stampGuest(tb), "cluster=echo-v1"
 }

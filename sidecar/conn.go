@@ -888,6 +888,7 @@ func (c *dconn) filterReply(s *runtime.Stream, trySkip bool) bool {
 	f := lr.Headers.Clone()
 	if lr.Err != nil {
 		c.l.stats.wasmFailClosed.Add(1)
+		c.sc.log.Debug("filter failed closed", "listener", c.l.cfg.Name, "filter", lr.Plugin, "err", lr.Err)
 		f.Set("x-nicrt-details", lr.Details)
 	} else {
 		c.l.stats.wasmLocalReplies.Add(1)

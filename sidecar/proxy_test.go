@@ -431,3 +431,43 @@ clusters:
 	r = do(t, c, "GET", s.url("in", "/info"), nil)
 	must(t, r.status == 200, "next request: %d", r.status)
 }
+
+func TestStalledRequestBody(t *testing.T) {
+	app := newUpstream(t, "app")
+	s := startSidecar(t, basicConfig+"timeouts: {stream_idle: 300ms}\n", "$APP", app.addr())
+	rc := dialRaw(t, s.ListenerAddr("inbound"))
+	rc.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc") // 7 bytes never come
+	start := time.Now()
+	resp, _ := rc.response("POST")
+	must(t, resp.StatusCode == 408 && resp.Header.Get("x-nicrt-details") == "stream_idle_timeout", "stalled body: %d %v", resp.StatusCode, resp.Header)
+	must(t, time.Since(start) < 5*time.Second, "took %v", time.Since(start))
+	must(t, rc.closed(time.Second), "connection left open")
+}
+
+func TestShutdownDrains(t *testing.T) {
+	app := newUpstream(t, "app")
+	cfg, err := ParseConfig([]byte(strings.ReplaceAll(basicConfig, "$APP", app.addr())), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(t.Context(), cfg, Options{Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	c := client(t)
+	url := s.url("inbound", "/info?sleep=400")
+	// An idle keep-alive connection, and a request in flight.
+	must(t, do(t, c, "GET", s.url("inbound", "/info"), nil).status == 200, "warm-up")
+	done := make(chan result, 1)
+	go func() { done <- do(t, c, "GET", url, nil) }()
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	r := <-done
+	must(t, r.status == 200, "the request in flight was not finished: %d", r.status)
+	if _, err := http.Get(s.url("inbound", "/info")); err == nil {
+		t.Fatal("a new connection was accepted after shutdown")
+	}
+}

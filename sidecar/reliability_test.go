@@ -35,6 +35,7 @@ type swapObservation struct {
 	status     int
 	upstream   string
 	cluster    string
+	details    string
 	conn       int
 }
 
@@ -146,7 +147,7 @@ func runSwapHarness(t *testing.T, kinds [2]swapKind, conns, swaps int, d time.Du
 		problem := ""
 		switch {
 		case o.status != 200:
-			problem = fmt.Sprintf("status %d", o.status)
+			problem = fmt.Sprintf("status %d (%s)", o.status, o.details)
 		case !ok:
 			problem = fmt.Sprintf("routing header %q names no generation", o.cluster)
 		case !events[g].start.Before(o.recv):
@@ -230,6 +231,7 @@ func swapWorker(addr string, id int, stop chan struct{}) ([]swapObservation, err
 		o.status = c.h.Status
 		o.upstream = c.f.Value("x-upstream")
 		o.cluster = c.f.Value("x-upstream-cluster")
+		o.details = c.f.Value("x-nicrt-details")
 		out = append(out, o)
 		if c.h.Close {
 			return out, fmt.Errorf("the sidecar closed the connection (status %d)", c.h.Status)
@@ -275,18 +277,32 @@ func stampKinds(t *testing.T) [2]swapKind {
 
 // lbRouteKinds are the real lb and route filters, each configured to send
 // every request for host "echo" to the generation's cluster.
+// NICRT_LB_WASM and NICRT_ROUTE_WASM name prebuilt modules to use instead
+// of building filters/lb and filters/route.
 func lbRouteKinds(t *testing.T) ([2]swapKind, bool) {
-	for _, dir := range []string{"../filters/lb", "../filters/route"} {
-		if _, err := os.Stat(dir); err != nil {
-			return [2]swapKind{}, false
+	module := func(env, dir string) []byte {
+		if p := os.Getenv(env); p != "" {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
 		}
+		if _, err := os.Stat(dir); err != nil {
+			return nil
+		}
+		return wasmbuild.Go(t, dir)
 	}
-	lb := swapKind{name: "lb", wasm: wasmbuild.Go(t, "../filters/lb"),
+	lbWasm, routeWasm := module("NICRT_LB_WASM", "../filters/lb"), module("NICRT_ROUTE_WASM", "../filters/route")
+	if lbWasm == nil || routeWasm == nil {
+		return [2]swapKind{}, false
+	}
+	lb := swapKind{name: "lb", wasm: lbWasm,
 		config: func(cluster string) string {
 			return `{"service": "echo", "policy": "round_robin", "clusters": ["` + cluster + `"]}`
 		},
 		clusterName: func(n int) string { return "lb-gen-" + strconv.Itoa(n) }}
-	route := swapKind{name: "route", wasm: wasmbuild.Go(t, "../filters/route"),
+	route := swapKind{name: "route", wasm: routeWasm,
 		// Istio destination host "route-gen" with subset N is cluster
 		// "route-gen-N" under route's default naming.
 		config: func(cluster string) string {
