@@ -459,4 +459,21 @@ clusters:
 	}
 	p.stop(b)
 	b.Log("\n" + tbl.String())
+	if warn := p.warnings(); warn != "" {
+		b.Logf("sidecar warnings:\n%s", warn)
+	}
+}
+
+// warnings returns the WARN and ERROR lines the process logged.
+func (p *proc) warnings() string {
+	var out []string
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	if len(out) > 20 {
+		out = append(out[:20], fmt.Sprintf("... and %d more", len(out)-20))
+	}
+	return strings.Join(out, "\n")
 }

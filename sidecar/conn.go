@@ -314,7 +314,7 @@ func (c *dconn) forward(s *runtime.Stream, cl *cluster) bool {
 			}
 		}
 		pm = &pump{ch: make(chan pumpResult, 1), uc: uc}
-		go func() {
+		go func(uc *upconn) {
 			v, err := c.sendRequest(s, uc, true)
 			if v != runtime.Continue || err != nil {
 				// Wake the response reader: this exchange is over (the
@@ -323,7 +323,7 @@ func (c *dconn) forward(s *runtime.Stream, cl *cluster) bool {
 				_ = uc.nc.SetDeadline(time.Now())
 			}
 			pm.ch <- pumpResult{v, err}
-		}()
+		}(uc)
 	}
 	sent := time.Now()
 
