@@ -1,0 +1,106 @@
+package live
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/nicrt/nicrt/nicsim/engine"
+	"github.com/nicrt/nicrt/nicsim/flow"
+	"github.com/nicrt/nicrt/nicsim/httpframe"
+)
+
+// liveEngine wraps one of the NIC's engines: the simulation calls it as
+// usual (inside Advance, under the NIC's lock, in simulated-time order),
+// and the NIC learns from each result what the host must see: the route
+// an egress request takes, the local reply that replaces a dropped one.
+type liveEngine struct {
+	n     *NIC
+	inner engine.Engine
+}
+
+// Process runs the inner engine and notes its result.
+func (e *liveEngine) Process(m *engine.Message) (engine.Result, error) {
+	res, err := e.inner.Process(m)
+	e.n.noteMessage(m, &res, err)
+	return res, err
+}
+
+// FlowClosed passes the simulator's flow end to the inner engine.
+func (e *liveEngine) FlowClosed(k flow.Key) {
+	if fc, ok := e.inner.(engine.FlowCloser); ok {
+		fc.FlowClosed(k)
+	}
+}
+
+// noteMessage records a framed message on its half (for the release
+// accounting), queues the local reply of a dropped request, routes an
+// egress request, and counts final responses. Caller holds n.mu.
+func (n *NIC) noteMessage(m *engine.Message, res *engine.Result, err error) {
+	c := n.flows[m.Flow]
+	if c == nil {
+		return
+	}
+	h := c.h[m.Dir]
+	h.framedOff += int64(len(m.Raw))
+	d := msgDesc{end: h.framedOff, request: m.Head.Kind == httpframe.Request, exchange: m.Exchange, final: m.Final}
+	switch {
+	case err != nil || res.Verdict == engine.Drop:
+		d.dropped = true
+		reply := res.Reply
+		if !d.request && res.Rewrite != nil {
+			reply = res.Rewrite // a response replaced after a failure
+		}
+		switch {
+		case err != nil:
+			n.ctr.filterErrors++
+			n.noteError(err)
+			if reply == nil {
+				reply = failReply(m.Head.Minor, "nic_filter_error", err)
+			}
+		case reply != nil:
+			n.ctr.localReplies++
+		default:
+			n.ctr.resets++
+		}
+		if reply != nil {
+			d.reply = append([]byte(nil), reply...)
+		}
+		if d.request && d.reply != nil {
+			c.replies = append(c.replies, pendingReply{exchange: m.Exchange, end: d.end, data: d.reply})
+			if c.gateEnd < 0 {
+				c.gateEnd = d.end
+			}
+		}
+	case d.request:
+		if c.eg != nil {
+			n.route(c, m, res)
+		}
+	case m.Final:
+		c.finals++
+		n.tryInject(c)
+	}
+	h.msgs = append(h.msgs, d)
+}
+
+// failReply is the NIC's answer when the filters failed (fail closed): a
+// 500 whose details field names the cause, as the sidecar answers.
+func failReply(minor int, details string, err error) []byte {
+	return localReply(minor, 500, details, err.Error()+"\n")
+}
+
+// localReply serializes a response the NIC itself produces.
+func localReply(minor, status int, details, body string) []byte {
+	b := make([]byte, 0, 160+len(body))
+	b = append(b, "HTTP/1."...)
+	b = strconv.AppendInt(b, int64(minor), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\ncontent-type: text/plain\r\nx-nicrt-details: "...)
+	b = append(b, details...)
+	b = append(b, "\r\ncontent-length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
+}
