@@ -9,25 +9,36 @@ import (
 	"github.com/nicrt/nicrt/nicsim/httpframe"
 )
 
-// liveEngine wraps one of the NIC's engines: the simulation calls it as
-// usual (inside Advance, under the NIC's lock, in simulated-time order),
-// and the NIC learns from each result what the host must see: the route
-// an egress request takes, the local reply that replaces a dropped one.
+// liveEngine is one of the NIC's engines: the simulation calls it as usual
+// (inside Advance, under the NIC's lock, in simulated-time order); it runs
+// the ingress or egress filters by where the message's exchange started,
+// and the NIC learns from each result what the host must see: the route an
+// egress request takes, the local reply that replaces a dropped one.
 type liveEngine struct {
-	n     *NIC
-	inner engine.Engine
+	n               *NIC
+	ingress, egress engine.Engine
+	first           bool
 }
 
-// Process runs the inner engine and notes its result.
+// Process runs the message's chain and notes the result.
 func (e *liveEngine) Process(m *engine.Message) (engine.Result, error) {
-	res, err := e.inner.Process(m)
+	inner := e.ingress
+	if c := e.n.flows[m.Flow]; c != nil && c.kind == kindEgress {
+		inner = e.egress
+	}
+	res, err := inner.Process(m)
 	e.n.noteMessage(m, &res, err)
 	return res, err
 }
 
-// FlowClosed passes the simulator's flow end to the inner engine.
+// FlowClosed passes the simulator's flow end to the inner engines. The
+// simulation tells every engine; the NIC's first engine tells each
+// distinct inner engine once (they are usually one shared wasmengine).
 func (e *liveEngine) FlowClosed(k flow.Key) {
-	if fc, ok := e.inner.(engine.FlowCloser); ok {
+	if !e.first {
+		return
+	}
+	for _, fc := range e.n.closers {
 		fc.FlowClosed(k)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,9 +26,15 @@ type Options struct {
 	// Model is the timing model.
 	Model model.Config
 	// Engines are the NIC's wasm engines, one per Model.Engine.Count (a
-	// single engine may fill every slot, as wasmengine does); nil means
+	// single engine may fill every slot, as wasmengine does), for the
+	// exchanges that come in from the wire (ingress, relay); nil means
 	// pass-through engines (no filters).
 	Engines []engine.Engine
+	// EgressEngines run the filters of exchanges the host starts (egress),
+	// like an outbound sidecar's chain; nil means Engines. A NIC has one set
+	// of engines: each message uses engine i of the set its exchange
+	// belongs to, so the model's engine count and queues are shared.
+	EgressEngines []engine.Engine
 	// Tolerance is the lateness above which a released message counts as
 	// an underrun (default DefaultTolerance). Every release's lateness is
 	// measured and reported whatever this is; it only sets the line.
@@ -103,6 +110,7 @@ type NIC struct {
 	spare    []*half
 	kicks    []*egressSink
 	cutBuf   []int
+	closers  []engine.FlowCloser // distinct inner engines that keep per-flow state
 	cap      *capture
 	ctr      counters
 	serial   uint32
@@ -170,16 +178,24 @@ func New(opt Options) (*NIC, error) {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	count := opt.Model.Engine.Count
-	inner := opt.Engines
-	if inner == nil {
-		inner = engine.NewPassThrough(count)
+	in, out := opt.Engines, opt.EgressEngines
+	if in == nil {
+		in = engine.NewPassThrough(count)
 	}
-	if len(inner) != count {
-		return nil, fmt.Errorf("nicsim/live: %d engines given, the model has engine.count %d", len(inner), count)
+	if out == nil {
+		out = in
+	}
+	if len(in) != count || len(out) != count {
+		return nil, fmt.Errorf("nicsim/live: %d engines (%d egress) given, the model has engine.count %d", len(in), len(out), count)
 	}
 	engines := make([]engine.Engine, count)
-	for i, e := range inner {
-		engines[i] = &liveEngine{n: n, inner: e}
+	for i := range in {
+		engines[i] = &liveEngine{n: n, ingress: in[i], egress: out[i], first: i == 0}
+		for _, e := range []engine.Engine{in[i], out[i]} {
+			if fc, ok := e.(engine.FlowCloser); ok && !slices.ContainsFunc(n.closers, func(x engine.FlowCloser) bool { return same(x, fc) }) {
+				n.closers = append(n.closers, fc)
+			}
+		}
 	}
 	if opt.Capture != nil {
 		if n.cap, err = newCapture(opt.Capture); err != nil {
@@ -747,6 +763,13 @@ func (n *NIC) returnRoom(h *half, k int64) {
 		default:
 		}
 	}
+}
+
+// same reports whether two engines are the same value; engines whose
+// dynamic type cannot be compared count as different.
+func same(a, b any) (eq bool) {
+	defer func() { _ = recover() }()
+	return a == b
 }
 
 func b2i(b bool) int {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/nicrt/nicrt/nicsim/frame"
 )
 
 // Relay puts the NIC in front of a service nicrt did not write: it accepts
@@ -44,9 +46,36 @@ func (n *NIC) Relay(ctx context.Context, ln net.Listener, upstream string, grace
 	}
 	deadline := time.Now().Add(grace)
 	for n.open.Load() > 0 && time.Now().Before(deadline) {
+		n.closeIdle(kindRelay)
 		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
+}
+
+// closeIdle ends the connections of a kind that carry no exchange: every
+// request answered, nothing in flight. Both sides get a FIN, as a server
+// that shuts down closes its idle keep-alive connections.
+func (n *NIC) closeIdle(kind connKind) {
+	n.mu.Lock()
+	var idle []*conn
+	for _, c := range n.flows {
+		if c.kind == kind && !c.closed && c.hf.Pending() == 0 &&
+			c.client.inflight == 0 && c.server.inflight == 0 &&
+			len(c.client.cut.buf) == 0 && len(c.server.cut.buf) == 0 {
+			idle = append(idle, c)
+		}
+	}
+	for _, c := range idle {
+		for _, h := range c.h {
+			if !h.fin {
+				n.enqueue(h, nil, nil, frame.FIN, n.lastT, n.lastT)
+			}
+		}
+	}
+	n.mu.Unlock()
+	if len(idle) > 0 {
+		n.kick()
+	}
 }
 
 // relayConn passes one accepted connection through the NIC to upstream.
