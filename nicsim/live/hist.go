@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// hist is a log-linear histogram of non-negative durations: 8 buckets per
-// power of two (relative error ≤ 6.25 %), from 0 to about 2^40 ns (18
-// minutes; larger values land in the last bucket). Adding is a few integer
-// operations and never allocates, so the hot path can afford one per
-// released frame.
+// hist is a log-linear histogram of non-negative durations: 16 buckets per
+// power of two (a bucket's upper bound is at most 6.25 % above any value in
+// it), from 0 to about 2^40 ns (18 minutes; larger values land in the last
+// bucket). Adding is a few integer operations and never allocates, so the
+// hot path can afford one per released frame.
 type hist struct {
 	n      int64
 	sum    time.Duration
@@ -18,7 +18,8 @@ type hist struct {
 }
 
 const (
-	histSub     = 8 // sub-buckets per power of two (3 bits)
+	histBits    = 4
+	histSub     = 1 << histBits // sub-buckets per power of two
 	histPow     = 41
 	histBuckets = histPow * histSub
 )
@@ -27,8 +28,8 @@ func histIndex(ns uint64) int {
 	if ns < histSub {
 		return int(ns)
 	}
-	e := bits.Len64(ns) - 1 // ns in [2^e, 2^(e+1)), e ≥ 3
-	i := (e-2)*histSub + int(ns>>(e-3)&(histSub-1))
+	e := bits.Len64(ns) - 1 // ns in [2^e, 2^(e+1)), e ≥ histBits
+	i := (e-histBits+1)*histSub + int(ns>>(e-histBits)&(histSub-1))
 	return min(i, histBuckets-1)
 }
 
@@ -37,9 +38,9 @@ func histUpper(i int) time.Duration {
 	if i < histSub {
 		return time.Duration(i)
 	}
-	e := i/histSub + 2
+	e := i/histSub + histBits - 1
 	sub := uint64(i % histSub)
-	return time.Duration((histSub+sub+1)<<(e-3) - 1)
+	return time.Duration((histSub+sub+1)<<(e-histBits) - 1)
 }
 
 func (h *hist) add(d time.Duration) {

@@ -226,6 +226,7 @@ func (hc *hostConn) SetWriteDeadline(t time.Time) error {
 	hc.mu.Lock()
 	hc.wdl.set(t)
 	hc.mu.Unlock()
+	hc.wdl.wake() // a writer waiting for room re-checks
 	return nil
 }
 
@@ -239,17 +240,24 @@ type deadline struct {
 
 func (d *deadline) init(wake func()) { d.wake = wake }
 
+// set moves the deadline; the timer is made once and reset after (net/http
+// moves a connection's deadlines on every request).
 func (d *deadline) set(t time.Time) {
 	d.at = t
 	if d.timer != nil {
 		d.timer.Stop()
-		d.timer = nil
 	}
 	if t.IsZero() {
 		return
 	}
-	if wait := time.Until(t); wait > 0 {
+	wait := time.Until(t)
+	if wait <= 0 {
+		return // passed already: waiters re-check it when signalled
+	}
+	if d.timer == nil {
 		d.timer = time.AfterFunc(wait, d.wake)
+	} else {
+		d.timer.Reset(wait)
 	}
 }
 
