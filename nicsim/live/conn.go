@@ -131,10 +131,11 @@ type half struct {
 
 	// Messages the engines framed in this direction, in order, for the
 	// release accounting (lateness per message, local replies).
-	msgs      []msgDesc
-	msgHead   int
-	framedOff int64
-	curLate   model.Time // largest lateness among the current message's frames
+	msgs        []msgDesc
+	msgHead     int
+	framedOff   int64
+	pendingJobs int        // messages held while their filter pauses
+	curLate     model.Time // largest lateness among the current message's frames
 
 	cut      cutter
 	sink     sink
@@ -144,6 +145,7 @@ type half struct {
 	waiting  bool // a producer waits for room
 
 	finished bool // its FIN/RST was released
+	abortReq bool // the connection was reset: abort the sink at the next drain
 	flags    halfFlags
 }
 
@@ -162,14 +164,21 @@ type deferredOffer struct {
 
 // msgDesc is one framed HTTP message, as the engines saw it.
 type msgDesc struct {
-	end      int64 // its end in the input stream
-	request  bool
-	exchange int
-	final    bool
+	start, end int64 // its bytes in the input stream
+	request    bool
+	exchange   int
+	final      bool
 	// reply is the local response that replaces it (dropped message).
-	reply      []byte
-	dropped    bool
-	closeAfter bool
+	reply   []byte
+	dropped bool
+	// A message whose filter paused: job runs it; heldUntil is when its
+	// result came, rewrite the bytes the NIC sends instead of its frames'
+	// (the simulation forwarded it provisionally, unchanged), route its
+	// egress route.
+	job       *job
+	heldUntil model.Time
+	rewrite   []byte
+	route     *egRoute
 }
 
 // frameRec is one frame in flight: the simulator knows it by id, the NIC by

@@ -105,17 +105,20 @@ func (n *NIC) frameAddr(host, addr string) (netip.Addr, error) {
 	return netip.AddrFrom4([4]byte{127, 255, byte(x >> 8), byte(x)}), nil
 }
 
-// egRoute is where one forwarded request goes.
+// egRoute is where one forwarded request goes. A request whose filter
+// paused has a pending route until its result comes (skip: it was dropped).
 type egRoute struct {
 	cluster string
 	addr    string
 	err     error
+	pending bool
+	skip    bool
 }
 
 // route decides an egress request's destination as it leaves the engines:
 // the cluster its routing header names, else a cluster named by its Host
 // or by the dialed address, else the dialed address. Caller holds n.mu.
-func (n *NIC) route(c *conn, m *engine.Message, res *engine.Result) {
+func (n *NIC) route(c *conn, m *engine.Message, res *engine.Result) egRoute {
 	var cluster, host string
 	if res.Rewrite != nil {
 		cluster, _ = headerValue(res.Rewrite, n.opt.RouteHeader)
@@ -133,7 +136,7 @@ func (n *NIC) route(c *conn, m *engine.Message, res *engine.Result) {
 	if r.err != nil {
 		n.ctr.unknownCluster++
 	}
-	c.eg.push(r)
+	return r
 }
 
 // errUnknownCluster: a routing header named a cluster the NIC does not know.
@@ -183,8 +186,8 @@ type egressSink struct {
 	dialed string
 
 	mu        sync.Mutex
-	routes    []egRoute // forwarded requests not yet sent, in order
-	buf       []byte    // released request bytes not yet sent
+	routes    []*egRoute // forwarded requests not yet sent, in order
+	buf       []byte     // released request bytes not yet sent
 	fr        httpframe.Conn
 	busy      bool // a request went upstream and its response is incomplete
 	raw       bool // the stream is not HTTP: bytes relay as they come
@@ -219,11 +222,33 @@ type egAction struct {
 // push queues a forwarded request's route; it may start the connect at
 // once, overlapping it with the rest of the request's trip through the NIC.
 // Called with n.mu held.
-func (s *egressSink) push(r egRoute) {
+func (s *egressSink) push(r egRoute) *egRoute {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.routes = append(s.routes, r)
-	if r.err == nil && !s.busy && len(s.routes) == 1 && !s.raw && !s.dead {
+	p := &r
+	s.routes = append(s.routes, p)
+	s.predialLocked()
+	return p
+}
+
+// resolve fills a pending route. Called with n.mu held.
+func (s *egressSink) resolve(p *egRoute, r egRoute) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*p = r
+	s.predialLocked()
+}
+
+// predialLocked starts the connect for the next request if none is
+// outstanding.
+func (s *egressSink) predialLocked() {
+	for len(s.routes) > 0 && s.routes[0].skip {
+		s.routes = s.routes[:copy(s.routes, s.routes[1:])]
+	}
+	if len(s.routes) == 0 || s.busy || s.raw || s.dead {
+		return
+	}
+	if r := s.routes[0]; !r.pending && r.err == nil {
 		s.upstreamFor(r.addr)
 	}
 }
@@ -316,9 +341,15 @@ func (s *egressSink) advanceLocked() []egAction {
 		if m == nil {
 			break
 		}
+		for len(s.routes) > 0 && s.routes[0].skip {
+			s.routes = s.routes[:copy(s.routes, s.routes[1:])]
+		}
 		var r egRoute
 		if len(s.routes) > 0 {
-			r = s.routes[0]
+			if s.routes[0].pending {
+				break // its filter has not decided yet
+			}
+			r = *s.routes[0]
 			s.routes = s.routes[:copy(s.routes, s.routes[1:])]
 		} else {
 			r.addr = s.dialed // a request the engines did not see

@@ -2,11 +2,13 @@ package live
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/nicrt/nicrt/nicsim/engine"
 	"github.com/nicrt/nicrt/nicsim/flow"
 	"github.com/nicrt/nicrt/nicsim/httpframe"
+	"github.com/nicrt/nicrt/nicsim/model"
 )
 
 // liveEngine is one of the NIC's engines: the simulation calls it as usual
@@ -26,8 +28,8 @@ func (e *liveEngine) Process(m *engine.Message) (engine.Result, error) {
 	if c := e.n.flows[m.Flow]; c != nil && c.kind == kindEgress {
 		inner = e.egress
 	}
-	res, err := inner.Process(m)
-	e.n.noteMessage(m, &res, err)
+	res, err, j := e.n.run(inner, m)
+	e.n.noteMessage(m, &res, err, j)
 	return res, err
 }
 
@@ -44,16 +46,37 @@ func (e *liveEngine) FlowClosed(k flow.Key) {
 }
 
 // noteMessage records a framed message on its half (for the release
-// accounting), queues the local reply of a dropped request, routes an
-// egress request, and counts final responses. Caller holds n.mu.
-func (n *NIC) noteMessage(m *engine.Message, res *engine.Result, err error) {
+// accounting) and settles it, unless its filters paused it (j): then the
+// message is held until its job completes. Caller holds n.mu.
+func (n *NIC) noteMessage(m *engine.Message, res *engine.Result, err error, j *job) {
 	c := n.flows[m.Flow]
 	if c == nil {
 		return
 	}
 	h := c.h[m.Dir]
+	start := h.framedOff
 	h.framedOff += int64(len(m.Raw))
-	d := msgDesc{end: h.framedOff, request: m.Head.Kind == httpframe.Request, exchange: m.Exchange, final: m.Final}
+	h.msgs = append(h.msgs, msgDesc{start: start, end: h.framedOff, request: m.Head.Kind == httpframe.Request, exchange: m.Exchange, final: m.Final})
+	d := &h.msgs[len(h.msgs)-1]
+	if j != nil {
+		d.job = j
+		h.pendingJobs++
+		if d.request && c.eg != nil {
+			d.route = c.eg.push(egRoute{pending: true})
+		}
+		return
+	}
+	n.settle(c, h, d, m, res, err, 0)
+}
+
+// settle applies the filters' result to a message: it queues the local
+// reply of a dropped request, routes an egress request, and counts final
+// responses. held is when the result came for a message that was held
+// while its filter paused (0: it was not): the simulation forwarded such a
+// message provisionally, so the NIC itself drops or rewrites its bytes.
+// Caller holds n.mu.
+func (n *NIC) settle(c *conn, h *half, d *msgDesc, m *engine.Message, res *engine.Result, err error, held model.Time) {
+	d.heldUntil = held
 	switch {
 	case err != nil || res.Verdict == engine.Drop:
 		d.dropped = true
@@ -77,20 +100,41 @@ func (n *NIC) noteMessage(m *engine.Message, res *engine.Result, err error) {
 			d.reply = append([]byte(nil), reply...)
 		}
 		if d.request && d.reply != nil {
-			c.replies = append(c.replies, pendingReply{exchange: m.Exchange, end: d.end, data: d.reply})
+			c.replies = append(c.replies, pendingReply{exchange: d.exchange, end: d.end, data: d.reply, at: held, atKnown: held != 0})
 			if c.gateEnd < 0 {
 				c.gateEnd = d.end
 			}
 		}
+		if d.route != nil {
+			c.eg.resolve(d.route, egRoute{skip: true})
+			n.kickSink(c.eg)
+		}
 	case d.request:
+		if held != 0 && res.Rewrite != nil {
+			d.rewrite = append([]byte(nil), res.Rewrite...)
+		}
 		if c.eg != nil {
-			n.route(c, m, res)
+			r := n.route(c, m, res)
+			if d.route != nil {
+				c.eg.resolve(d.route, r)
+				n.kickSink(c.eg)
+			} else {
+				c.eg.push(r)
+			}
 		}
 	case m.Final:
+		if held != 0 && res.Rewrite != nil {
+			d.rewrite = append([]byte(nil), res.Rewrite...)
+		}
 		c.finals++
 		n.tryInject(c)
 	}
-	h.msgs = append(h.msgs, d)
+}
+
+func (n *NIC) kickSink(s *egressSink) {
+	if !slices.Contains(n.kicks, s) {
+		n.kicks = append(n.kicks, s)
+	}
 }
 
 // failReply is the NIC's answer when the filters failed (fail closed): a

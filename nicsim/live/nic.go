@@ -111,6 +111,8 @@ type NIC struct {
 	kicks    []*egressSink
 	cutBuf   []int
 	closers  []engine.FlowCloser // distinct inner engines that keep per-flow state
+	pausable map[engine.Engine]bool
+	pw       pauseWatch
 	cap      *capture
 	ctr      counters
 	serial   uint32
@@ -197,6 +199,7 @@ func New(opt Options) (*NIC, error) {
 			}
 		}
 	}
+	n.setPauseHooks(in, out)
 	if opt.Capture != nil {
 		if n.cap, err = newCapture(opt.Capture); err != nil {
 			return nil, fmt.Errorf("nicsim/live: capture: %w", err)
@@ -248,6 +251,7 @@ func (n *NIC) Close() error {
 	n.wake()
 	<-n.clockDone
 	n.alarm.close()
+	n.stopWorkers()
 	// Finish while holding the token so no driver runs concurrently.
 	for !n.token.CompareAndSwap(false, true) {
 		time.Sleep(time.Millisecond)

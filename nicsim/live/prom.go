@@ -91,6 +91,7 @@ func (s *Stats) WritePrometheus(w io.Writer) error {
 		{"nicrt_nic_local_replies_total", "Requests the filters answered locally.", s.LocalReplies},
 		{"nicrt_nic_filter_errors_total", "Messages the filters failed on (answered 500, fail closed).", s.FilterErrors},
 		{"nicrt_nic_filter_resets_total", "Streams the filters reset.", s.Resets},
+		{"nicrt_nic_filter_paused_total", "Messages held while their filter paused (fault delay, callout).", s.Paused},
 		{"nicrt_nic_replies_total", "Responses the NIC produced itself (unknown cluster, unreachable upstream).", s.NICReplies},
 		{"nicrt_nic_aborted_connections_total", "Connections the NIC reset.", s.Aborted},
 		{"nicrt_nic_upstream_errors_total", "Failed connects to upstreams.", s.UpstreamErrors},

@@ -26,6 +26,9 @@ func (n *NIC) drain(h *half, now model.Time) {
 			// Held behind a local reply that waits for its turn.
 			break
 		}
+		if h.pendingJobs > 0 && h.heldByJob(r) {
+			break // its message (or one before it) waits for its filter
+		}
 		h.fifo[h.head] = nil
 		h.head++
 		n.release(h, r, now)
@@ -36,6 +39,10 @@ func (n *NIC) drain(h *half, now model.Time) {
 		k := copy(h.fifo, h.fifo[h.head:])
 		clear(h.fifo[k:])
 		h.fifo, h.head = h.fifo[:k], 0
+	}
+	if h.abortReq {
+		h.abortReq = false
+		h.out.abort = !h.finished
 	}
 	if !h.out.empty() && !h.flags.outbox {
 		h.flags.outbox = true
@@ -57,12 +64,26 @@ func (n *NIC) release(h *half, r *frameRec, now model.Time) {
 		}
 	}
 	dir := b2i(h.toHost)
-	if r.drop == sim.Forwarded {
+	d := h.descOf(r)
+	if r.drop == sim.Forwarded && d != nil && d.dropped && d.heldUntil != 0 {
+		// Forwarded provisionally while its filter paused, then dropped.
+		if r.ck != nil {
+			r.ck.release()
+		}
+		n.returnRoom(h, int64(len(r.payload)))
+		n.ctr.dropped[sim.FilterDrop]++
+	} else if r.drop == sim.Forwarded {
 		if n.cap != nil {
 			n.cap.write(n, r)
 		}
 		o := &h.out
-		if p := r.patch; p != nil && p.Replaced {
+		if d != nil && d.rewrite != nil {
+			// Rewritten after a pause: the new bytes go with its last frame.
+			if r.end == d.end {
+				o.bufs = append(o.bufs, d.rewrite)
+				n.ctr.bytesOut[dir] += int64(len(d.rewrite))
+			}
+		} else if p := r.patch; p != nil && p.Replaced {
 			for i := range p.Segments {
 				if b := p.Segments[i].Payload; len(b) > 0 {
 					o.bufs = append(o.bufs, b)
@@ -80,6 +101,9 @@ func (n *NIC) release(h *half, r *frameRec, now model.Time) {
 		n.ctr.framesOut[dir]++
 		if !r.hs {
 			late := now - r.at
+			if d != nil && d.heldUntil != 0 {
+				late = now - max(r.at, d.heldUntil) // the filter's wait is not lateness
+			}
 			n.ctr.frameLate.add(dur(late))
 			if len(r.payload) > 0 {
 				h.curLate = max(h.curLate, late)
@@ -117,6 +141,29 @@ func (n *NIC) release(h *half, r *frameRec, now model.Time) {
 	}
 	*r = frameRec{}
 	n.recs = append(n.recs, r)
+}
+
+// descOf returns the message a data frame carries (frames are cut at
+// message boundaries), or nil.
+func (h *half) descOf(r *frameRec) *msgDesc {
+	if len(r.payload) == 0 || h.msgHead >= len(h.msgs) {
+		return nil
+	}
+	if d := &h.msgs[h.msgHead]; r.end > d.start && r.end <= d.end {
+		return d
+	}
+	return nil
+}
+
+// heldByJob reports whether frame r carries bytes of, or after, a message
+// whose filter has not given its result.
+func (h *half) heldByJob(r *frameRec) bool {
+	for i := h.msgHead; i < len(h.msgs); i++ {
+		if d := &h.msgs[i]; d.job != nil {
+			return r.end > d.start
+		}
+	}
+	return false
 }
 
 // handshakeDone runs when the SYN and SYN-ACK have left: the client's first
@@ -162,8 +209,9 @@ func (n *NIC) finishMsg(h *half, d *msgDesc, last *frameRec) {
 		// send that instead, then close, since the exchanges that follow
 		// could no longer be matched to their requests.
 		if !h.fin {
-			n.enqueue(h, d.reply, nil, 0, n.lastT, last.at)
-			n.enqueue(h, nil, nil, frame.FIN, n.lastT, last.at)
+			at := max(last.at, d.heldUntil)
+			n.enqueue(h, d.reply, nil, 0, n.lastT, at)
+			n.enqueue(h, nil, nil, frame.FIN, n.lastT, at)
 		}
 	}
 }
@@ -212,11 +260,10 @@ func (n *NIC) abortLocked(c *conn) {
 			n.offerNow(h, nil, nil, frame.RST, n.lastT)
 		}
 		if !h.finished {
-			h.out.abort = true
-			if !h.flags.outbox {
-				h.flags.outbox = true
-				n.outbox = append(n.outbox, h)
-			}
+			// The next drain (by the goroutine driving the NIC, which
+			// alone touches out batches) resets the sink.
+			h.abortReq = true
+			n.markDirty(h)
 		}
 		select {
 		case h.roomWait <- struct{}{}:

@@ -27,6 +27,7 @@ type counters struct {
 	nicReplies          int64    // responses the NIC produced itself (503s)
 	upstreamErrors      int64
 	unknownCluster      int64
+	paused              int64 // messages held while their filter paused
 	connectWait         hist
 	oversleep           hist
 	errors              []string
@@ -106,6 +107,9 @@ type Stats struct {
 	// UpstreamErrors counts failed connects to upstreams; UnknownClusters
 	// requests routed to a cluster that is not configured.
 	UpstreamErrors, UnknownClusters int64
+	// Paused counts messages a filter paused (a fault delay, a callout):
+	// held while it waited, and not counted as late for that wait.
+	Paused int64
 	// ConnectWait is how long egress requests that had left the NIC waited
 	// for their upstream connect to complete.
 	ConnectWait Latency
@@ -139,7 +143,7 @@ func (n *NIC) Stats() Stats {
 		Oversleep: c.oversleep.latency(), Margin: n.mrgNow(),
 		LocalReplies: c.localReplies, FilterErrors: c.filterErrors, Resets: c.resets,
 		NICReplies: c.nicReplies, Aborted: c.aborted,
-		UpstreamErrors: c.upstreamErrors, UnknownClusters: c.unknownCluster,
+		UpstreamErrors: c.upstreamErrors, UnknownClusters: c.unknownCluster, Paused: c.paused,
 		ConnectWait: c.connectWait.latency(), Errors: append([]string(nil), c.errors...),
 	}
 	for k, v := range c.conns {
@@ -194,8 +198,8 @@ func (s *Stats) WriteSummary(w io.Writer) error {
 	tw.Flush()
 	fmt.Fprintf(&b, "underruns: %d of %d messages (%.3f%%) left more than %v late; clock wakes %v early, then spins\n",
 		s.Underruns, s.Messages[0]+s.Messages[1], 100*s.UnderrunRate(), s.Tolerance, s.Margin.Round(time.Microsecond))
-	fmt.Fprintf(&b, "filters: %d local replies, %d failures (answered 500), %d resets; NIC: %d replies of its own, %d connections reset\n",
-		s.LocalReplies, s.FilterErrors, s.Resets, s.NICReplies, s.Aborted)
+	fmt.Fprintf(&b, "filters: %d local replies, %d failures (answered 500), %d resets, %d paused; NIC: %d replies of its own, %d connections reset\n",
+		s.LocalReplies, s.FilterErrors, s.Resets, s.Paused, s.NICReplies, s.Aborted)
 	if s.UpstreamErrors > 0 || s.UnknownClusters > 0 || s.ConnectWait.N > 0 {
 		fmt.Fprintf(&b, "egress: %d upstream connect failures, %d requests to unknown clusters; connect wait after release: p50 %s µs, max %s µs over %d connects\n",
 			s.UpstreamErrors, s.UnknownClusters, us(s.ConnectWait.P50), us(s.ConnectWait.Max), s.ConnectWait.N)
