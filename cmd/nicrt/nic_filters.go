@@ -18,7 +18,7 @@ func init() { nicEngines = loadNICEngines }
 // All engines share one wasmengine.Engine: the runtime pins each exchange to
 // a VM, which is what holds its state.
 func loadNICEngines(specs []filterSpec, n int) ([]engine.Engine, error) {
-	_, slot, err := loadNICSlot(context.Background(), specs, n)
+	_, slot, _, err := loadNICSlot(context.Background(), specs, n)
 	if err != nil {
 		return nil, err
 	}
@@ -34,18 +34,20 @@ func newNICHost(ctx context.Context) (*runtime.Host, error) {
 	})
 }
 
-// loadNICSlot loads the filters into a new NIC host and returns the host
-// and a slot holding their chain (which an admin API may swap).
-func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Host, *runtime.Slot, error) {
+// loadNICSlot loads the filters into a new NIC host and returns the host,
+// a slot holding their chain (which an admin API may swap), and whether a
+// filter may pause messages (wasmengine.MayPause).
+func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Host, *runtime.Slot, bool, error) {
 	h, err := newNICHost(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	var plugins []*runtime.Plugin
+	mayPause := false
 	for i, s := range specs {
 		wasm, err := readWasm(s.Path)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		p, err := h.Load(ctx, wasm, runtime.PluginConfig{
 			Name:              fmt.Sprintf("%s-%d", pluginName(s.Path), i),
@@ -54,11 +56,12 @@ func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Ho
 			CountInstructions: true,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("--filter %s: %w", s.Path, err)
+			return nil, nil, false, fmt.Errorf("--filter %s: %w", s.Path, err)
 		}
 		plugins = append(plugins, p)
+		mayPause = mayPause || wasmengine.MayPause(h.Inspect(ctx, wasm))
 	}
-	return h, runtime.NewSlot(runtime.NewChain(plugins...)), nil
+	return h, runtime.NewSlot(runtime.NewChain(plugins...)), mayPause, nil
 }
 
 // shareEngine fills n engine slots with one engine.

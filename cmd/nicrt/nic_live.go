@@ -64,10 +64,11 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 	}
 	opt := live.Options{Model: cfg, Tolerance: tolerance}
 	if len(specs) > 0 {
-		h, slot, err := loadNICSlot(context.Background(), specs, 1)
+		h, slot, mayPause, err := loadNICSlot(context.Background(), specs, 2)
 		if err != nil {
 			return err
 		}
+		opt.PausingFilters = mayPause
 		defer h.Close(context.Background())
 		e := wasmengine.New(slot)
 		defer e.Close()

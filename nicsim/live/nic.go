@@ -30,6 +30,13 @@ type Options struct {
 	// exchanges that come in from the wire (ingress, relay); nil means
 	// pass-through engines (no filters).
 	Engines []engine.Engine
+	// PausingFilters says that some filter may pause a message until a
+	// timer or a callout resumes it (a fault delay, an HTTP call): the NIC
+	// then runs pausable engines on worker goroutines so that a pause holds
+	// only its message, at the cost of a goroutine hand-off per message.
+	// Without it a pause holds the whole NIC for its duration.
+	// wasmengine.MayPause tells from a module's imports.
+	PausingFilters bool
 	// EgressEngines run the filters of exchanges the host starts (egress),
 	// like an outbound sidecar's chain; nil means Engines. A NIC has one set
 	// of engines: each message uses engine i of the set its exchange
@@ -112,6 +119,7 @@ type NIC struct {
 	cutBuf   []int
 	closers  []engine.FlowCloser // distinct inner engines that keep per-flow state
 	pausable map[engine.Engine]bool
+	pausing  atomic.Bool
 	pw       pauseWatch
 	cap      *capture
 	ctr      counters
@@ -200,6 +208,7 @@ func New(opt Options) (*NIC, error) {
 		}
 	}
 	n.setPauseHooks(in, out)
+	n.pausing.Store(opt.PausingFilters)
 	if opt.Capture != nil {
 		if n.cap, err = newCapture(opt.Capture); err != nil {
 			return nil, fmt.Errorf("nicsim/live: capture: %w", err)

@@ -12,14 +12,18 @@ import (
 // callout resumes it (a fault delay, an HTTP call); the runtime then blocks
 // the goroutine that runs it. The simulation calls its engines inside
 // Advance, under the NIC's lock, so a pause there would stop the whole NIC.
-// Engines that can pause (engine.Pauser) therefore run on worker
-// goroutines: the simulation's goroutine hands a message over and waits,
-// which costs a goroutine switch; when the filter pauses, it stops waiting
-// and gives the simulation a provisional result (continue, the
-// instructions run so far), and the NIC holds the message's bytes until
-// the filter's final word, which it then applies: the bytes as they were,
-// rewritten, or dropped for a local reply. Only that message (and what
-// follows it on its connection, in order) waits.
+// When filters may pause (Options.PausingFilters, or AllowPauses after a
+// hot swap), engines that can pause (engine.Pauser) run on worker
+// goroutines: the simulation's goroutine hands a message over and waits;
+// when the filter pauses, it stops waiting and gives the simulation a
+// provisional result (continue, the instructions run so far), and the NIC
+// holds the message's bytes until the filter's final word, which it then
+// applies: the bytes as they were, rewritten, or dropped for a local
+// reply. Only that message (and what follows it on its connection, in
+// order) waits. The hand-off costs two goroutine switches per message —
+// on a loaded 2-core VM tens of microseconds when they wake OS threads —
+// which is why filters that cannot pause run on the simulation's
+// goroutine.
 
 // job is one message run on a worker.
 type job struct {
@@ -78,7 +82,7 @@ func comparable(e engine.Engine) bool { return same(e, e) }
 // otherwise. It returns the result, or a provisional one with the job that
 // will complete it. Caller holds n.mu.
 func (n *NIC) run(inner engine.Engine, m *engine.Message) (engine.Result, error, *job) {
-	if !n.pausable[inner] {
+	if !n.pausing.Load() || !n.pausable[inner] {
 		res, err := inner.Process(m)
 		return res, err, nil
 	}
@@ -188,3 +192,9 @@ func (n *NIC) complete(j *job) {
 }
 
 func (n *NIC) stopWorkers() { close(n.pw.quit) }
+
+// AllowPauses makes the NIC run pausable engines on workers from now on,
+// so that a filter that pauses a message holds only that message (see
+// Options.PausingFilters). A data plane calls it when it loads a filter
+// that may pause (wasmengine.MayPause says which) while running.
+func (n *NIC) AllowPauses() { n.pausing.Store(true) }

@@ -17,7 +17,7 @@ import (
 // it resumed it.
 func TestPausedFilterHoldsOnlyItsMessage(t *testing.T) {
 	es, _, _ := wasmEngines(t, 4, 2, filter{dir: testguest, config: "tick=300"})
-	n := newNIC(t, Options{Engines: es})
+	n := newNIC(t, Options{Engines: es, PausingFilters: true})
 	ln := listen(t)
 	serve(t, n.Listener(ln), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s resumed-by=%s", r.URL.Path, r.Header.Get("x-resumed-by"))
@@ -68,7 +68,7 @@ func TestPausedFilterEgress(t *testing.T) {
 	v1, _ := backend(t, "v1")
 	v2, _ := backend(t, "v2")
 	es, _, _ := wasmEngines(t, 4, 1, filter{dir: testguest, config: "tick=50"}, filter{dir: routeguest, config: "reviews=reviews-v1,reviews-v2"})
-	n := newNIC(t, Options{EgressEngines: es, Clusters: map[string][]string{"reviews-v1": {v1}, "reviews-v2": {v2}}})
+	n := newNIC(t, Options{EgressEngines: es, PausingFilters: true, Clusters: map[string][]string{"reviews-v1": {v1}, "reviews-v2": {v2}}})
 	c := egressClient(n, true)
 	var got []string
 	for i := 0; i < 4; i++ {

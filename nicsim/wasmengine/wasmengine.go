@@ -300,3 +300,35 @@ func lowerASCII(b []byte) string {
 	}
 	return string(b)
 }
+
+// resumers are the host functions through which a filter can resume a
+// message it paused (continue it, or answer it locally later): directly,
+// or from a timer, a callout or a queue callback.
+var resumers = map[string]bool{
+	"proxy_continue_stream":              true,
+	"proxy_resume_http_request":          true,
+	"proxy_resume_http_response":         true,
+	"proxy_set_tick_period_milliseconds": true,
+	"proxy_http_call":                    true,
+	"proxy_dispatch_http_call":           true,
+	"proxy_grpc_call":                    true,
+	"proxy_grpc_stream":                  true,
+	"proxy_register_shared_queue":        true,
+}
+
+// MayPause reports whether a module (as runtime.Host.Inspect describes it)
+// can hold a message paused and resume it later — a fault delay, an HTTP
+// callout — judging by its imports: without one of the host functions that
+// resume a stream, a pause could only end at the deadline. The Go
+// toolchain imports only the host functions a filter uses, so lb or route
+// filters say no and the fault filter says yes. A live NIC uses it to
+// decide whether to run filters where a pause holds only its message
+// (engine.Pauser, which costs a goroutine hand-off per message).
+func MayPause(r *runtime.Report) bool {
+	for _, im := range r.Imports {
+		if im.Module == "env" && resumers[im.Name] {
+			return true
+		}
+	}
+	return false
+}
