@@ -220,3 +220,68 @@ func benchConns(b *testing.B, n *NIC, conns int) {
 	b.ReportMetric(usf(st.MessageLateness.P90), "late-p90-µs")
 	b.ReportMetric(usf(st.MessageLateness.P99), "late-p99-µs")
 }
+
+// BenchmarkReleasePrecision measures how punctually the NIC releases what
+// the model holds long enough for its clock goroutine to sleep (1 ms per
+// message): the lateness then is the release mechanism's own jitter — the
+// OS waking the clock late (oversleep), hidden by waking a margin early and
+// spinning the rest — not host work.
+func BenchmarkReleasePrecision(b *testing.B) {
+	c := testModel(b, "fpga-250mhz")
+	c.Name = "hold-1ms"
+	c.Engine.PerMessageCycles = 250_000 // 1 ms at 250 MHz
+	n := newNIC(b, Options{Model: c})
+	behind := listen(b)
+	serve(b, n.Listener(behind), hello)
+	k := dialKept(b, behind.Addr().String())
+	defer k.c.Close()
+	for i := 0; i < 20; i++ { // let the margin learn the OS's oversleep
+		k.get(b)
+	}
+	before := n.Stats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k.get(b)
+	}
+	b.StopTimer()
+	st := n.Stats()
+	msgs := st.Messages[0] + st.Messages[1] - before.Messages[0] - before.Messages[1]
+	b.ReportMetric(usf(st.MessageLateness.P50), "late-p50-µs")
+	b.ReportMetric(usf(st.MessageLateness.P90), "late-p90-µs")
+	b.ReportMetric(usf(st.MessageLateness.P99), "late-p99-µs")
+	b.ReportMetric(usf(st.Oversleep.P50), "oversleep-p50-µs")
+	b.ReportMetric(usf(st.Oversleep.P99), "oversleep-p99-µs")
+	b.ReportMetric(usf(st.Margin), "margin-µs")
+	b.ReportMetric(100*float64(st.Underruns-before.Underruns)/float64(msgs), "underrun-%")
+}
+
+// BenchmarkLiveAllocs compares heap allocations per kept-alive exchange
+// with and without the NIC (zero-cost model): the difference is what the
+// NIC allocates per request and response (the client and the Go HTTP
+// server allocate the rest).
+func BenchmarkLiveAllocs(b *testing.B) {
+	for _, withNIC := range []bool{false, true} {
+		name := "direct"
+		if withNIC {
+			name = "nic"
+		}
+		b.Run(name, func(b *testing.B) {
+			ln := listen(b)
+			var l net.Listener = ln
+			if withNIC {
+				l = newNIC(b, Options{Model: testModel(b, "testdata/zero.yaml")}).Listener(ln)
+			}
+			serve(b, l, hello)
+			k := dialKept(b, ln.Addr().String())
+			defer k.c.Close()
+			for i := 0; i < 100; i++ {
+				k.get(b)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k.get(b)
+			}
+		})
+	}
+}

@@ -56,13 +56,16 @@ type margin struct {
 
 const (
 	minMargin = 10 * time.Microsecond
-	maxMargin = 2 * time.Millisecond
+	maxMargin = 500 * time.Microsecond
 )
 
 func newMargin() margin { return margin{mean: 30e3, dev: 10e3} }
 
 func (m *margin) observe(over time.Duration) {
-	x := float64(over)
+	// An oversleep of milliseconds is the host preempting us, not the
+	// timer's precision: spinning that long before every deadline would
+	// not be worth it, so such samples count as the cap.
+	x := float64(min(over, maxMargin))
 	d := x - m.mean
 	m.mean += d / 8
 	if d < 0 {

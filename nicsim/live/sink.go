@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/nicrt/nicrt/nicsim/frame"
 	"golang.org/x/sys/unix"
@@ -41,6 +42,13 @@ type sockSink struct {
 	finDone bool
 	dead    bool // aborted, or a write failed
 	onFail  func(error)
+
+	// writev's scratch: its arguments, results and iovecs.
+	wbufs [][]byte
+	wn    int
+	werr  error
+	wfn   func(uintptr) bool
+	iov   []unix.Iovec
 }
 
 // attach gives the sink its socket (nil: the connect failed; the sink
@@ -92,26 +100,57 @@ func (s *sockSink) deliver(bufs [][]byte) {
 }
 
 // writev makes one non-blocking writev attempt; a full socket buffer is not
-// an error (0 bytes taken).
+// an error (0 bytes taken). It allocates nothing: the callback and the
+// iovec array are the sink's own.
 func (s *sockSink) writev(bufs [][]byte) (int, error) {
-	var n int
-	var werr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = unix.Writev(int(fd), bufs)
-			if werr != unix.EINTR {
-				break
-			}
-		}
-		return true
-	})
-	if werr == unix.EAGAIN {
+	s.wbufs, s.wn, s.werr = bufs, 0, nil
+	if s.wfn == nil {
+		s.wfn = s.writevFD
+	}
+	err := s.rc.Write(s.wfn)
+	s.wbufs = nil
+	if s.werr == unix.EAGAIN {
 		return 0, nil
 	}
-	if werr != nil {
-		return max(n, 0), werr
+	if s.werr != nil {
+		return s.wn, s.werr
 	}
-	return n, err
+	return s.wn, err
+}
+
+// maxIOV is the most buffers one writev takes (IOV_MAX); the rest of a
+// larger batch waits for the writer goroutine.
+const maxIOV = 1024
+
+func (s *sockSink) writevFD(fd uintptr) bool {
+	s.iov = s.iov[:0]
+	for _, b := range s.wbufs {
+		if len(b) == 0 {
+			continue
+		}
+		if len(s.iov) == maxIOV {
+			break
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		s.iov = append(s.iov, v)
+	}
+	if len(s.iov) > 0 {
+		for {
+			n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&s.iov[0])), uintptr(len(s.iov)))
+			if e == unix.EINTR {
+				continue
+			}
+			if e != 0 {
+				s.werr = e
+			} else {
+				s.wn = int(n)
+			}
+			break
+		}
+	}
+	clear(s.iov) // do not keep the buffers alive
+	return true
 }
 
 // kickLocked starts the writer for queued bytes, or half-closes when
