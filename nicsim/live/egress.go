@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,17 +120,20 @@ type egRoute struct {
 // the cluster its routing header names, else a cluster named by its Host
 // or by the dialed address, else the dialed address. Caller holds n.mu.
 func (n *NIC) route(c *conn, m *engine.Message, res *engine.Result) egRoute {
-	var cluster, host string
+	head := m.Head
 	if res.Rewrite != nil {
-		cluster, _ = headerValue(res.Rewrite, n.opt.RouteHeader)
-		host, _ = headerValue(res.Rewrite, "host")
-	} else {
-		if v, ok := m.Head.Header(n.opt.RouteHeader); ok {
-			cluster = string(v)
+		// The filters' version of the request is what leaves the NIC.
+		n.rewriteHF.Reset(httpframe.DefaultLimits)
+		if rm, err := n.rewriteHF.NextRequest(res.Rewrite, true); err == nil && rm != nil {
+			head = rm
 		}
-		if v, ok := m.Head.Header("host"); ok {
-			host = string(v)
-		}
+	}
+	var cluster, host string
+	if v, ok := head.Header(n.opt.RouteHeader); ok {
+		cluster = string(v)
+	}
+	if v, ok := head.Header("host"); ok {
+		host = string(v)
 	}
 	r := egRoute{cluster: cluster}
 	r.addr, r.err = n.pick(cluster, host, c.eg.dialed)
@@ -329,7 +333,7 @@ func (s *egressSink) advanceLocked() []egAction {
 			s.buf = s.buf[:0]
 			break
 		}
-		m, err := s.fr.NextRequest(s.buf, false)
+		m, err := s.fr.NextRequest(s.buf, s.hostFin)
 		if err != nil {
 			// Not HTTP after all (or a tunnel): the NIC's simulation let
 			// the bytes through unframed; so does the router, to the
@@ -375,6 +379,9 @@ func (s *egressSink) advanceLocked() []egAction {
 			}
 		}
 		s.buf = s.buf[:copy(s.buf, s.buf[m.Len:])]
+	}
+	if s.hostFin && !s.busy && !s.raw && len(bytes.Trim(s.buf, "\r\n")) == 0 {
+		s.buf = s.buf[:0] // empty lines before a request that never came
 	}
 	if s.hostFin && !s.busy && len(s.buf) == 0 && !s.finished {
 		s.finished = true
@@ -539,24 +546,19 @@ func (s *egressSink) closeWrite() {
 	s.run(acts)
 }
 
-func (s *egressSink) abort() {
-	s.mu.Lock()
-	s.dead = true
-	u := s.up
-	s.mu.Unlock()
-	if u != nil {
-		u.sk.abort()
-	}
-}
+func (s *egressSink) abort() { s.end((*sockSink).abort) }
 
 // close releases the upstream when the connection ended.
-func (s *egressSink) close() {
+func (s *egressSink) close() { s.end((*sockSink).close) }
+
+// end stops the sink and ends its upstream connection with how.
+func (s *egressSink) end(how func(*sockSink)) {
 	s.mu.Lock()
 	s.dead = true
 	u := s.up
 	s.mu.Unlock()
 	if u != nil {
-		u.close()
+		how(&u.sk)
 	}
 }
 

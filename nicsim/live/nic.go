@@ -16,6 +16,7 @@ import (
 	"github.com/nicrt/nicrt/nicsim/engine"
 	"github.com/nicrt/nicrt/nicsim/flow"
 	"github.com/nicrt/nicrt/nicsim/frame"
+	"github.com/nicrt/nicrt/nicsim/httpframe"
 	"github.com/nicrt/nicrt/nicsim/model"
 	"github.com/nicrt/nicrt/nicsim/sim"
 	"github.com/nicrt/nicrt/runtime"
@@ -104,30 +105,31 @@ type NIC struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	tol  model.Time
 
-	mu       sync.Mutex
-	sim      *sim.Sim
-	lastT    model.Time // latest time offered or advanced to
-	byID     []*frameRec
-	recs     []*frameRec // free records
-	flows    map[flow.Key]*conn
-	dirty    []*half
-	waiting  []*half
-	deferred []*half
-	outbox   []*half
-	spare    []*half
-	kicks    []*egressSink
-	cutBuf   []int
-	closers  []engine.FlowCloser // distinct inner engines that keep per-flow state
-	pausable map[engine.Engine]bool
-	pausing  atomic.Bool
-	pw       pauseWatch
-	cap      *capture
-	ctr      counters
-	serial   uint32
-	rr       map[string]*uint64
-	ports    uint16
-	stopped  bool
-	finished *sim.Result
+	mu        sync.Mutex
+	sim       *sim.Sim
+	lastT     model.Time // latest time offered or advanced to
+	byID      []*frameRec
+	recs      []*frameRec // free records
+	flows     map[flow.Key]*conn
+	dirty     []*half
+	waiting   []*half
+	deferred  []*half
+	outbox    []*half
+	spare     []*half
+	kicks     []*egressSink
+	cutBuf    []int
+	rewriteHF httpframe.Conn      // frames rewritten egress requests to read their route
+	closers   []engine.FlowCloser // distinct inner engines that keep per-flow state
+	pausable  map[engine.Engine]bool
+	pausing   atomic.Bool
+	pw        pauseWatch
+	cap       *capture
+	ctr       counters
+	serial    uint32
+	rr        map[string]*uint64
+	ports     uint16
+	stopped   bool
+	finished  *sim.Result
 
 	gen        atomic.Uint64 // bumped whenever new work may need driving
 	token      atomic.Bool   // held by the goroutine driving the simulation

@@ -29,14 +29,7 @@ func (s *Stats) WritePrometheus(w io.Writer) error {
 	dirs := [2]string{"egress", "ingress"}
 
 	family("nicrt_nic_connections_total", "counter", "Connections through the NIC, by where it sat.")
-	kinds := make([]string, 0, len(s.Connections))
-	for k := range s.Connections {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		fmt.Fprintf(b, "nicrt_nic_connections_total{kind=%q} %d\n", k, s.Connections[k])
-	}
+	labeled(b, "nicrt_nic_connections_total", "kind", s.Connections)
 	family("nicrt_nic_open_connections", "gauge", "Connections open through the NIC.")
 	fmt.Fprintf(b, "nicrt_nic_open_connections %d\n", s.Open)
 	for _, m := range []struct {
@@ -76,14 +69,7 @@ func (s *Stats) WritePrometheus(w io.Writer) error {
 	family("nicrt_nic_clock_margin_seconds", "gauge", "How long before a deadline the clock asks to be woken (then spins).")
 	fmt.Fprintf(b, "nicrt_nic_clock_margin_seconds %g\n", sec(s.Margin))
 	family("nicrt_nic_dropped_frames_total", "counter", "Frames the simulated NIC did not forward, by reason.")
-	reasons := make([]string, 0, len(s.Dropped))
-	for r := range s.Dropped {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		fmt.Fprintf(b, "nicrt_nic_dropped_frames_total{reason=%q} %d\n", r, s.Dropped[r])
-	}
+	labeled(b, "nicrt_nic_dropped_frames_total", "reason", s.Dropped)
 	for _, c := range []struct {
 		name, help string
 		v          int64
@@ -125,4 +111,16 @@ func (s *Stats) WritePrometheus(w io.Writer) error {
 	family("nicrt_nic_engine_queue_full_total", "counter", "Messages dropped because every engine queue was full.")
 	fmt.Fprintf(b, "nicrt_nic_engine_queue_full_total %d\n", e.QueueFull)
 	return b.Flush()
+}
+
+// labeled writes one sample per map entry, label values sorted.
+func labeled(w io.Writer, name, label string, m map[string]int64) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s{%s=%q} %d\n", name, label, k, m[k])
+	}
 }

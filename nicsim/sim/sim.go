@@ -756,6 +756,12 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 		d.processed, d.procAt = mEnd, done
 		s.release(fs, dir, done, wait, drop, mStart)
 	}
+	if !d.opaque && d.re.Finished() && len(d.re.Data()) > 0 {
+		// The stream ended with bytes no message will claim (empty lines
+		// before a message that never came): they leave as they are now,
+		// not when the run ends — a live NIC has no end to wait for.
+		d.opaque = true
+	}
 	if d.opaque {
 		d.re.Consume(len(d.re.Data()))
 		d.processed, d.procAt = math.MaxInt64, now
