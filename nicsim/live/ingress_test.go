@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -116,14 +117,7 @@ func TestIngressHoldsForTheModel(t *testing.T) {
 // TestIngressLocalReply: a filter's local response goes back to the client
 // from the NIC; the service never sees the request.
 func TestIngressLocalReply(t *testing.T) {
-	es, _, _ := wasmEngines(t, 4, 1, filter{dir: testguest})
-	n := newNIC(t, Options{Engines: es})
-	ln := listen(t)
-	var calls atomic.Int64
-	serve(t, n.Listener(ln), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		io.WriteString(w, "from the service")
-	}))
+	n, ln, calls := countedService(t, "from the service")
 	rs := exchange(t, ln.Addr().String(), "GET /a HTTP/1.1\r\nHost: x\r\nx-test: local\r\n\r\n", 1)
 	if len(rs) != 1 || rs[0].StatusCode != 418 || body(rs[0]) != "teapot" || rs[0].Header.Get("x-local") != "1" {
 		t.Fatalf("local reply: %+v", rs)
@@ -154,14 +148,7 @@ func TestIngressLocalReply(t *testing.T) {
 // answers 500 with a details field, the service never sees the request,
 // and the next request passes once the runtime has replaced the VM.
 func TestIngressFilterFailure(t *testing.T) {
-	es, _, _ := wasmEngines(t, 4, 1, filter{dir: testguest})
-	n := newNIC(t, Options{Engines: es})
-	ln := listen(t)
-	var calls atomic.Int64
-	serve(t, n.Listener(ln), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		io.WriteString(w, "ok")
-	}))
+	n, ln, calls := countedService(t, "ok")
 	rs := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nx-test: panic\r\n\r\n", 1)
 	if len(rs) != 1 || rs[0].StatusCode != 500 || rs[0].Header.Get("x-nicrt-details") == "" {
 		t.Fatalf("failure answer: %+v", rs)
@@ -204,4 +191,18 @@ func TestIngressRewrite(t *testing.T) {
 	if st := n.Stats(); st.Sim.Rewritten != 1 || st.Sim.Engine.Instructions == 0 {
 		t.Errorf("rewritten %d, instructions %d", st.Sim.Rewritten, st.Sim.Engine.Instructions)
 	}
+}
+
+// countedService is a service behind a NIC running the test guest; it
+// answers body and counts the requests it saw.
+func countedService(t *testing.T, answer string) (*NIC, net.Listener, *atomic.Int64) {
+	es, _, _ := wasmEngines(t, 4, 1, filter{dir: testguest})
+	n := newNIC(t, Options{Engines: es})
+	ln := listen(t)
+	calls := new(atomic.Int64)
+	serve(t, n.Listener(ln), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.WriteString(w, answer)
+	}))
+	return n, ln, calls
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nicrt/nicrt/nicsim/model"
+	"github.com/nicrt/nicrt/nicsim/replay"
 	"github.com/nicrt/nicrt/nicsim/sim"
 )
 
@@ -212,16 +213,7 @@ func (s *Stats) WriteSummary(w io.Writer) error {
 	}
 	st := &s.Sim
 	b.WriteString("\nsimulated per-stage time in µs (mean over the frames that passed the stage; queue = part spent waiting):\n")
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\tframes\tmean\tqueue\tmax\t")
-	for i := sim.Stage(0); i < sim.NumStages; i++ {
-		x := &st.Stages[i]
-		if x.Frames == 0 {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", i, x.Frames, usT(x.Mean()), usT(x.MeanWait()), usT(x.Max))
-	}
-	tw.Flush()
+	replay.WriteStages(&b, st)
 	if e := &st.Engine; e.Messages > 0 {
 		fmt.Fprintf(&b, "engines: %d messages, %d wasm instructions; mean service %s µs, mean queue wait %s µs (max %s), max queue depth %d, per engine %v\n",
 			e.Messages, e.Instructions, usT(e.Service/model.Time(e.Messages)), usT(e.Wait/model.Time(e.Messages)), usT(e.MaxWait), e.MaxDepth, e.PerEngine)
