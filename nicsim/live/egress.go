@@ -146,6 +146,7 @@ func (n *NIC) route(c *conn, m *engine.Message, res *engine.Result) egRoute {
 // errUnknownCluster: a routing header named a cluster the NIC does not know.
 type errUnknownCluster string
 
+// Error names the cluster.
 func (e errUnknownCluster) Error() string {
 	return fmt.Sprintf("the routing header names cluster %q, which is not configured", string(e))
 }

@@ -255,6 +255,15 @@ func (n *NIC) abortLocked(c *conn) {
 	c.closed = true
 	n.ctr.aborted++
 	for _, h := range c.h {
+		// Deferred bytes will never be offered: free them.
+		for i := h.qHead; i < len(h.q); i++ {
+			if d := &h.q[i]; d.ck != nil {
+				d.ck.release()
+			}
+			n.returnRoom(h, int64(len(h.q[i].data)))
+			h.q[i] = deferredOffer{}
+		}
+		h.q, h.qHead = h.q[:0], 0
 		if !h.fin {
 			h.fin = true
 			n.offerNow(h, nil, nil, frame.RST, n.lastT)

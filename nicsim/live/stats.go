@@ -57,6 +57,8 @@ func (n *NIC) noteConnectWait(d time.Duration) {
 
 // Latency summarizes a distribution of durations.
 type Latency struct {
+	// N is how many values; Mean their mean; P50, P90 and P99 percentiles
+	// (to the histogram's 6.25 % bucket width); Max the largest.
 	N                        int64
 	Mean, P50, P90, P99, Max time.Duration
 }
