@@ -101,6 +101,11 @@ func (e *Engine) Process(m *engine.Message) (engine.Result, error) {
 }
 
 func (e *Engine) request(m *engine.Message) (engine.Result, error) {
+	if len(e.slot.Chain().Plugins()) == 0 {
+		// No filters (yet: an admin API may swap some in): nothing to run,
+		// no stream to keep for the response.
+		return engine.Result{}, nil
+	}
 	h := m.Head
 	fields := make(runtime.Fields, 0, len(h.Fields)+4)
 	fields = append(fields,
