@@ -93,6 +93,19 @@ func (c *nicCommon) Engines() (func(n int) ([]engine.Engine, error), error) {
 	if len(c.filters) == 0 {
 		return nil, nil
 	}
+	specs, err := c.specs()
+	if err != nil {
+		return nil, err
+	}
+	if nicEngines == nil {
+		return nil, errors.New("--filter is not yet wired: the NIC's engines are not yet connected to the Proxy-Wasm runtime (runtime/); " +
+			"replay without --filter for the pass-through NIC")
+	}
+	return func(n int) ([]engine.Engine, error) { return nicEngines(specs, n) }, nil
+}
+
+// specs parses every --filter.
+func (c *nicCommon) specs() ([]filterSpec, error) {
 	specs := make([]filterSpec, 0, len(c.filters))
 	for _, s := range c.filters {
 		f, err := parseFilterSpec(s)
@@ -101,11 +114,7 @@ func (c *nicCommon) Engines() (func(n int) ([]engine.Engine, error), error) {
 		}
 		specs = append(specs, f)
 	}
-	if nicEngines == nil {
-		return nil, errors.New("--filter is not yet wired: the NIC's engines are not yet connected to the Proxy-Wasm runtime (runtime/); " +
-			"replay without --filter for the pass-through NIC")
-	}
-	return func(n int) ([]engine.Engine, error) { return nicEngines(specs, n) }, nil
+	return specs, nil
 }
 
 func init() {

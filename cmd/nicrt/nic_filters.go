@@ -18,36 +18,57 @@ func init() { nicEngines = loadNICEngines }
 // All engines share one wasmengine.Engine: the runtime pins each exchange to
 // a VM, which is what holds its state.
 func loadNICEngines(specs []filterSpec, n int) ([]engine.Engine, error) {
-	ctx := context.Background()
-	h, err := runtime.NewHost(ctx, runtime.HostConfig{
+	_, slot, _, err := loadNICSlot(context.Background(), specs, n)
+	if err != nil {
+		return nil, err
+	}
+	return shareEngine(wasmengine.New(slot), n), nil
+}
+
+// newNICHost is the runtime host of the NIC's engines.
+func newNICHost(ctx context.Context) (*runtime.Host, error) {
+	return runtime.NewHost(ctx, runtime.HostConfig{
 		Position: runtime.PositionNIC,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		CacheDir: cacheDir(),
 	})
+}
+
+// loadNICSlot loads the filters into a new NIC host and returns the host,
+// a slot holding their chain (which an admin API may swap), and whether a
+// filter may pause messages (wasmengine.MayPause).
+func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Host, *runtime.Slot, bool, error) {
+	h, err := newNICHost(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
 	var plugins []*runtime.Plugin
+	mayPause := false
 	for i, s := range specs {
 		wasm, err := readWasm(s.Path)
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
 		p, err := h.Load(ctx, wasm, runtime.PluginConfig{
 			Name:              fmt.Sprintf("%s-%d", pluginName(s.Path), i),
 			Configuration:     []byte(s.Config),
-			PoolSize:          n,
+			PoolSize:          pool,
 			CountInstructions: true,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("--filter %s: %w", s.Path, err)
+			return nil, nil, false, fmt.Errorf("--filter %s: %w", s.Path, err)
 		}
 		plugins = append(plugins, p)
+		mayPause = mayPause || wasmengine.MayPause(h.Inspect(ctx, wasm))
 	}
-	e := wasmengine.New(runtime.NewSlot(runtime.NewChain(plugins...)))
+	return h, runtime.NewSlot(runtime.NewChain(plugins...)), mayPause, nil
+}
+
+// shareEngine fills n engine slots with one engine.
+func shareEngine(e engine.Engine, n int) []engine.Engine {
 	engines := make([]engine.Engine, n)
 	for i := range engines {
 		engines[i] = e
 	}
-	return engines, nil
+	return engines
 }

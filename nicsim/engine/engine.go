@@ -90,6 +90,20 @@ type FlowCloser interface {
 	FlowClosed(k flow.Key)
 }
 
+// Pauser is implemented by engines whose filters may pause a message: hold
+// it until a timer or a callout resumes it (a fault delay, an HTTP call),
+// during which Process blocks. The simulator does not need it (offline,
+// host time does not matter); a live NIC does, so that one paused message
+// does not stop every other: it runs Process on a goroutine of its own and,
+// told of a pause, lets the simulation go on while the filter waits.
+type Pauser interface {
+	// OnPause sets the function called, on the goroutine running Process
+	// and before it blocks, when a filter pauses message m (the one that
+	// goroutine's Process call was given) after executing instructions
+	// wasm instructions for it. m stays valid during the call only.
+	OnPause(func(m *Message, instructions uint64))
+}
+
 // PassThrough is an engine without filters: every message continues at zero
 // instructions, so only the model's fixed costs apply.
 type PassThrough struct{}

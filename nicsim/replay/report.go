@@ -10,6 +10,22 @@ import (
 	"github.com/nicrt/nicrt/nicsim/sim"
 )
 
+// WriteStages writes the per-stage table (frames, mean time, mean queueing
+// and maximum per stage, in µs) of a simulation's stats; the live NIC's
+// summary prints the same table.
+func WriteStages(w io.Writer, st *sim.Stats) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\tframes\tmean\tqueue\tmax\t")
+	for s := sim.Stage(0); s < sim.NumStages; s++ {
+		x := &st.Stages[s]
+		if x.Frames == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", s, x.Frames, us(x.Mean()), us(x.MeanWait()), us(x.Max))
+	}
+	tw.Flush()
+}
+
 // us formats a time in microseconds with nanosecond precision.
 func us(t model.Time) string { return fmt.Sprintf("%.3f", t.Microseconds()) }
 
@@ -63,19 +79,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 
 	b.WriteString("\nper-stage time in µs (mean over the frames that passed the stage; queue = part spent waiting):\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\tframes\tmean\tqueue\tmax\t")
-	for s := sim.Stage(0); s < sim.NumStages; s++ {
-		x := &st.Stages[s]
-		if x.Frames == 0 {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", s, x.Frames, us(x.Mean()), us(x.MeanWait()), us(x.Max))
-	}
-	tw.Flush()
+	WriteStages(&b, st)
 
 	b.WriteString("\ntransit per frame in µs (arrival at the NIC → departure; dropped frames excluded):\n")
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "direction\tframes\tmean\tp50\tp90\tp99\tmax\t")
 	for _, d := range []struct {
 		name   string

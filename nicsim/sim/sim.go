@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/nicrt/nicrt/nicsim/engine"
@@ -393,6 +394,34 @@ func (s *Sim) Advance(t model.Time) {
 	s.advanced = max(s.advanced, t)
 }
 
+// NextEvent returns the time of the earliest scheduled event, and false
+// when nothing is scheduled. A live NIC sleeps until then: nothing changes
+// before it unless a frame is offered.
+func (s *Sim) NextEvent() (model.Time, bool) {
+	if s.h.len() == 0 || s.finished {
+		return 0, false
+	}
+	return s.h.ev[0].t, true
+}
+
+// Patch returns how frame id leaves when the filters rewrote a message of
+// its connection (nil if it leaves as it came). A streaming caller reads it
+// inside OnDepart, before the id is reused.
+func (s *Sim) Patch(id int) *Patch { return s.res.Patches[id] }
+
+// Stats returns a snapshot of the statistics so far, for a live NIC's
+// reports while it runs. Transit percentiles and Busy are filled only by
+// Finish; the snapshot shares nothing with the running simulation.
+func (s *Sim) Stats() Stats {
+	st := s.stats
+	st.Engine.PerEngine = slices.Clone(st.Engine.PerEngine)
+	st.Engine.Busy = slices.Clone(st.Engine.Busy)
+	st.Errors = slices.Clone(st.Errors)
+	st.Transit = [2][]model.Time{}
+	st.Busy = nil
+	return st
+}
+
 // Finish runs the simulation to its end: held frames of messages that
 // cannot complete are released as they are (see Stats.Flushed).
 func (s *Sim) Finish() *Result {
@@ -726,6 +755,12 @@ func (s *Sim) frameMessages(fs *flowState, dir flow.Dir, p *pipe, toHost bool, c
 		d.re.Consume(m.Len)
 		d.processed, d.procAt = mEnd, done
 		s.release(fs, dir, done, wait, drop, mStart)
+	}
+	if !d.opaque && d.re.Finished() && len(d.re.Data()) > 0 {
+		// The stream ended with bytes no message will claim (empty lines
+		// before a message that never came): they leave as they are now,
+		// not when the run ends — a live NIC has no end to wait for.
+		d.opaque = true
 	}
 	if d.opaque {
 		d.re.Consume(len(d.re.Data()))

@@ -472,7 +472,17 @@ func TestStreaming(t *testing.T) {
 	if _, err := s.Offer(Input{Time: 0}); err == nil {
 		t.Error("an offer in the past was accepted")
 	}
+	// What is still in flight is scheduled; a live NIC sleeps until then.
+	if next, ok := s.NextEvent(); !ok || next < in[len(in)-1].Time {
+		t.Errorf("NextEvent = %v, %v with %d frames in flight", next, ok, len(owner))
+	}
+	if st := s.Stats(); st.Frames != len(in) || st.Forwarded != len(in)-len(owner) {
+		t.Errorf("snapshot: %d frames, %d forwarded; want %d, %d", st.Frames, st.Forwarded, len(in), len(in)-len(owner))
+	}
 	res := s.Finish()
+	if _, ok := s.NextEvent(); ok {
+		t.Error("NextEvent after Finish")
+	}
 	if len(owner) != 0 || drops != 0 {
 		t.Fatalf("%d frames never left, %d dropped", len(owner), drops)
 	}

@@ -32,7 +32,8 @@ const PauseLimit = 30 * time.Second
 // concurrent use; one Engine may serve all of the NIC's engines, the
 // runtime pinning each exchange to one VM.
 type Engine struct {
-	slot *runtime.Slot
+	slot    *runtime.Slot
+	onPause func(*engine.Message, uint64)
 
 	mu      sync.Mutex
 	streams map[exchangeKey]*open
@@ -48,7 +49,39 @@ type open struct {
 	s        *runtime.Stream
 	counted  uint64 // instructions already charged to earlier messages
 	reqMinor int
+	w        *watch
 }
+
+// watch tells the engine's OnPause function when a filter pauses the
+// message a stream is running (its OnCallback sees the callback return
+// ActionPause).
+type watch struct {
+	e    *Engine
+	s    *runtime.Stream
+	m    *engine.Message // the message being run
+	base uint64          // instructions charged before it
+}
+
+const actionPause = 1 // Proxy-Wasm's ActionPause
+
+func (w *watch) callback(ev runtime.CallbackEvent) {
+	if ev.Result != actionPause || ev.Err != nil || w.m == nil {
+		return
+	}
+	switch ev.Callback {
+	case "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_response_headers", "proxy_on_response_body":
+	default:
+		return
+	}
+	if w.s.LocalResponse() != nil {
+		return // a local response: the stream does not wait
+	}
+	w.e.onPause(w.m, w.s.Instructions()-w.base)
+}
+
+// OnPause implements engine.Pauser: f hears, before Process blocks, that a
+// filter paused the message. Set it before the first Process call.
+func (e *Engine) OnPause(f func(m *engine.Message, instructions uint64)) { e.onPause = f }
 
 // New returns an engine running the chain held by slot.
 func New(slot *runtime.Slot) *Engine {
@@ -57,6 +90,7 @@ func New(slot *runtime.Slot) *Engine {
 
 var _ engine.Engine = (*Engine)(nil)
 var _ engine.FlowCloser = (*Engine)(nil)
+var _ engine.Pauser = (*Engine)(nil)
 
 // Process implements engine.Engine.
 func (e *Engine) Process(m *engine.Message) (engine.Result, error) {
@@ -67,6 +101,11 @@ func (e *Engine) Process(m *engine.Message) (engine.Result, error) {
 }
 
 func (e *Engine) request(m *engine.Message) (engine.Result, error) {
+	if len(e.slot.Chain().Plugins()) == 0 {
+		// No filters (yet: an admin API may swap some in): nothing to run,
+		// no stream to keep for the response.
+		return engine.Result{}, nil
+	}
 	h := m.Head
 	fields := make(runtime.Fields, 0, len(h.Fields)+4)
 	fields = append(fields,
@@ -88,7 +127,17 @@ func (e *Engine) request(m *engine.Message) (engine.Result, error) {
 		return engine.Result{}, err
 	}
 	src, dst := endpoints(m.Flow, m.Dir)
-	s := e.slot.NewStream(runtime.StreamInfo{Source: src, Destination: dst, ConnectionID: connID(m.Flow)})
+	info := runtime.StreamInfo{Source: src, Destination: dst, ConnectionID: connID(m.Flow)}
+	var w *watch
+	if e.onPause != nil {
+		w = &watch{e: e, m: m}
+		info.OnCallback = w.callback
+	}
+	s := e.slot.NewStream(info)
+	if w != nil {
+		w.s = s
+		defer func() { w.m = nil }()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), PauseLimit)
 	defer cancel()
 	v := s.RequestHeaders(ctx, &fields, len(body) == 0)
@@ -103,7 +152,7 @@ func (e *Engine) request(m *engine.Message) (engine.Result, error) {
 			res.Rewrite = appendRequest(nil, fields, h.Minor, out)
 		}
 		e.mu.Lock()
-		e.streams[exchangeKey{m.Flow, m.Exchange}] = &open{s: s, counted: res.Instructions, reqMinor: h.Minor}
+		e.streams[exchangeKey{m.Flow, m.Exchange}] = &open{s: s, counted: res.Instructions, reqMinor: h.Minor, w: w}
 		e.mu.Unlock()
 		return res, nil
 	case runtime.Respond:
@@ -147,6 +196,10 @@ func (e *Engine) response(m *engine.Message) (engine.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), PauseLimit)
 	defer cancel()
 	s := o.s
+	if o.w != nil {
+		o.w.m, o.w.base = m, o.counted
+		defer func() { o.w.m = nil }()
+	}
 	v := s.ResponseHeaders(ctx, &fields, len(body) == 0)
 	out := body
 	if v == runtime.Continue && len(body) > 0 {
@@ -251,4 +304,36 @@ func lowerASCII(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// resumers are the host functions through which a filter can resume a
+// message it paused (continue it, or answer it locally later): directly,
+// or from a timer, a callout or a queue callback.
+var resumers = map[string]bool{
+	"proxy_continue_stream":              true,
+	"proxy_resume_http_request":          true,
+	"proxy_resume_http_response":         true,
+	"proxy_set_tick_period_milliseconds": true,
+	"proxy_http_call":                    true,
+	"proxy_dispatch_http_call":           true,
+	"proxy_grpc_call":                    true,
+	"proxy_grpc_stream":                  true,
+	"proxy_register_shared_queue":        true,
+}
+
+// MayPause reports whether a module (as runtime.Host.Inspect describes it)
+// can hold a message paused and resume it later — a fault delay, an HTTP
+// callout — judging by its imports: without one of the host functions that
+// resume a stream, a pause could only end at the deadline. The Go
+// toolchain imports only the host functions a filter uses, so lb or route
+// filters say no and the fault filter says yes. A live NIC uses it to
+// decide whether to run filters where a pause holds only its message
+// (engine.Pauser, which costs a goroutine hand-off per message).
+func MayPause(r *runtime.Report) bool {
+	for _, im := range r.Imports {
+		if im.Module == "env" && resumers[im.Name] {
+			return true
+		}
+	}
+	return false
 }

@@ -120,3 +120,25 @@ func TestRejectedFilterFailsReplay(t *testing.T) {
 		t.Fatalf("err = %v, want the rejected configuration", err)
 	}
 }
+
+// TestMayPause: the test guest (which uses timers and continues streams)
+// may pause; a filter that only reads and sets headers may not.
+func TestMayPause(t *testing.T) {
+	ctx := context.Background()
+	h, err := runtime.NewHost(ctx, runtime.HostConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	for _, c := range []struct {
+		dir  string
+		want bool
+	}{
+		{"../../runtime/testdata/guests/testguest", true},
+		{"../live/testdata/routeguest", false},
+	} {
+		if got := MayPause(h.Inspect(ctx, wasmbuild.Go(t, c.dir))); got != c.want {
+			t.Errorf("%s: MayPause %v, want %v", c.dir, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/nicrt/nicrt/nicsim/live"
+	"github.com/nicrt/nicrt/nicsim/wasmengine"
+)
+
+// The live relay: `nicrt nic --listen ADDR --upstream ADDR` puts the
+// simulated NIC in front of a service nicrt did not write. It is the nic
+// command's default mode.
+
+func init() {
+	registerNICMode(&nicMode{
+		name:    "",
+		summary: "relay a service through the live simulated NIC (the model's delays, the filters, real sockets)",
+		usage:   "--listen ADDR --upstream ADDR [--model FILE|PRESET] [--filter FILE.wasm[:CONFIG]]... [--pcap OUT.pcap]",
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("listen", "", "live: address the NIC accepts clients on (IPv4)")
+			fs.String("upstream", "", "live: address of the service behind the NIC")
+			fs.String("pcap", "", "live: write every frame that left the NIC, stamped with its simulated departure, to this pcap")
+			fs.Duration("tolerance", live.DefaultTolerance, "live: lateness beyond which a released message counts as an underrun")
+			fs.Duration("grace", 10*time.Second, "live: on SIGINT/SIGTERM, how long open connections may take to finish")
+		},
+		run: runNICLive,
+	})
+}
+
+func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
+	if len(args) > 0 {
+		return usagef("unknown mode %q (modes: replay; the live relay takes only flags)", args[0])
+	}
+	listen, _ := fs.GetString("listen")
+	upstream, _ := fs.GetString("upstream")
+	if listen == "" || upstream == "" {
+		return usagef("the live relay needs --listen ADDR and --upstream ADDR (or use 'nicrt nic replay')")
+	}
+	if _, _, err := net.SplitHostPort(upstream); err != nil {
+		return usagef("--upstream %q: %v", upstream, err)
+	}
+	pcapPath, _ := fs.GetString("pcap")
+	tolerance, _ := fs.GetDuration("tolerance")
+	grace, _ := fs.GetDuration("grace")
+	if tolerance <= 0 || grace < 0 {
+		return usagef("--tolerance must be positive and --grace not negative")
+	}
+	cfg, err := common.Model()
+	if err != nil {
+		return err
+	}
+	specs, err := common.specs()
+	if err != nil {
+		return err
+	}
+	opt := live.Options{Model: cfg, Tolerance: tolerance}
+	if len(specs) > 0 {
+		h, slot, mayPause, err := loadNICSlot(context.Background(), specs, 2)
+		if err != nil {
+			return err
+		}
+		opt.PausingFilters = mayPause
+		defer h.Close(context.Background())
+		e := wasmengine.New(slot)
+		defer e.Close()
+		opt.Engines = shareEngine(e, cfg.Engine.Count)
+	}
+	var pcap *os.File
+	if pcapPath != "" {
+		if pcap, err = os.Create(pcapPath); err != nil {
+			return err
+		}
+		defer pcap.Close()
+		opt.Capture = pcap
+	}
+	ln, err := net.Listen("tcp4", listen)
+	if err != nil {
+		return err
+	}
+	n, err := live.New(opt)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	filters := "no filters"
+	if len(specs) > 0 {
+		names := make([]string, len(specs))
+		for i, s := range specs {
+			names[i] = s.Path
+		}
+		filters = "filters " + strings.Join(names, ", ")
+	}
+	fmt.Printf("nicrt nic: listening on %s, relaying to %s through the simulated NIC (model %s, %s)\n", ln.Addr(), upstream, cfg.Name, filters)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = n.Relay(ctx, ln, upstream, grace)
+	fmt.Fprintf(os.Stderr, "nicrt nic: stopped\n")
+	if cerr := n.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("--pcap %s: %w", pcapPath, cerr)
+	}
+	st := n.Stats()
+	if werr := st.WriteSummary(os.Stdout); err == nil {
+		err = werr
+	}
+	if pcap != nil {
+		if cerr := pcap.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		fmt.Printf("frames that left the NIC, with their simulated departure times: %s\n", pcapPath)
+	}
+	return err
+}
