@@ -144,18 +144,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	lg := &logger{conns: conns}
 
 	if o.Warmup > 0 {
-		if err := phase(ctx, &o, o.Warmup, conns, lg); err != nil {
-			return nil, err
-		}
+		phase(ctx, &o, o.Warmup, conns, lg)
 		for _, c := range conns {
 			c.reset()
 		}
 	}
 	lg.measure = true
 	start := time.Now()
-	if err := phase(ctx, &o, o.Duration, conns, lg); err != nil {
-		return nil, err
-	}
+	phase(ctx, &o, o.Duration, conns, lg)
 	elapsed := time.Since(start)
 
 	res := &Result{Start: start, Elapsed: elapsed, Codes: map[int]uint64{}, Versions: map[string]uint64{}}
@@ -178,15 +174,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, ctx.Err()
 }
 
-// phase runs the load for d with fortio's periodic runner.
-func phase(ctx context.Context, o *Options, d time.Duration, conns []*conn, lg *logger) error {
+// phase runs the load for d with fortio's periodic runner, or until ctx
+// ends.
+func phase(ctx context.Context, o *Options, d time.Duration, conns []*conn, lg *logger) {
 	qps := o.QPS
 	if qps <= 0 {
 		qps = -1 // fortio: no pacing
-	}
-	runners := make([]periodic.Runnable, len(conns))
-	for i, c := range conns {
-		runners[i] = c
 	}
 	ro := periodic.RunnerOptions{
 		RunType:      "HTTP",
@@ -195,14 +188,21 @@ func phase(ctx context.Context, o *Options, d time.Duration, conns []*conn, lg *
 		NumThreads:   len(conns),
 		Resolution:   1e-6,
 		Out:          io.Discard,
-		Runners:      runners,
 		AccessLogger: lg,
+		// An aborter of our own: without one fortio installs a SIGINT
+		// handler for the run and resets SIGINT's handling when the run
+		// ends, which would undo the caller's own signal.Notify.
+		Stop: periodic.NewAborter(),
 	}
 	r := periodic.NewPeriodicRunner(&ro)
+	// The runner copies its options and clears the caller's runners, so
+	// they are set on its own copy.
+	for i, c := range conns {
+		r.Options().Runners[i] = c
+	}
 	stop := context.AfterFunc(ctx, func() { r.Options().Abort() })
 	defer stop()
 	r.Run()
-	return nil
 }
 
 func closeAll(conns []*conn) {

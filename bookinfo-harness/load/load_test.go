@@ -1,0 +1,154 @@
+package load
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nicrt/nicrt/bookinfo-harness/bookinfo"
+)
+
+// serve runs a real Bookinfo service in this process on a loopback port.
+func serve(t *testing.T, service, version string, env map[string]string) string {
+	t.Helper()
+	h, err := bookinfo.NewHandler(bookinfo.Config{Service: service, Version: version, Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bookinfo.Serve(ctx, ln, h); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+func hostPort(prefix, addr string, env map[string]string) {
+	h, p, _ := net.SplitHostPort(addr)
+	env[prefix+"_HOSTNAME"], env[prefix+"_SERVICE_PORT"] = h, p
+}
+
+// bookinfoApp starts ratings, details, one reviews version and productpage,
+// and returns the page's URL.
+func bookinfoApp(t *testing.T, reviewsVersion string) string {
+	env := map[string]string{}
+	hostPort("RATINGS", serve(t, "ratings", "v1", nil), env)
+	hostPort("DETAILS", serve(t, "details", "", nil), env)
+	env["HOSTNAME"] = "reviews-" + reviewsVersion + "-7d9f8c-abcde"
+	hostPort("REVIEWS", serve(t, "reviews", reviewsVersion, env), env)
+	return "http://" + serve(t, "productpage", "", env) + "/productpage"
+}
+
+func TestRunBookinfo(t *testing.T) {
+	url := bookinfoApp(t, "v2")
+	res, err := Run(context.Background(), Options{URL: url, Connections: 2, Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests < 10 {
+		t.Fatalf("only %d requests in 300 ms", res.Requests)
+	}
+	if res.Codes[200] != res.Requests || res.Errors() != 0 || res.Degraded != 0 {
+		t.Errorf("codes %v, degraded %d, errors %d of %d", res.Codes, res.Degraded, res.Errors(), res.Requests)
+	}
+	if res.Versions["v2"] != res.Requests || res.Share("v2") != 1 {
+		t.Errorf("versions %v of %d requests", res.Versions, res.Requests)
+	}
+	if res.Latency.Count() != res.Requests || res.Latency.Min() <= 0 || res.Latency.Percentile(90) > res.Latency.Max() {
+		t.Errorf("latency count %d min %v p90 %v max %v", res.Latency.Count(), res.Latency.Min(), res.Latency.Percentile(90), res.Latency.Max())
+	}
+	if res.Elapsed < 250*time.Millisecond || res.Elapsed > 2*time.Second {
+		t.Errorf("elapsed %v for a 300 ms run", res.Elapsed)
+	}
+	if q := float64(res.Requests) / res.Elapsed.Seconds(); res.ActualQPS != q {
+		t.Errorf("ActualQPS %v, want %v", res.ActualQPS, q)
+	}
+}
+
+func TestRunPaced(t *testing.T) {
+	url := bookinfoApp(t, "v1")
+	res, err := Run(context.Background(), Options{URL: url, Connections: 2, QPS: 40, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 qps for 0.5 s is 20 requests (fortio may do one more per connection).
+	if res.Requests < 18 || res.Requests > 24 {
+		t.Errorf("%d requests at 40 qps for 500 ms", res.Requests)
+	}
+	if res.Versions["v1"] != res.Requests {
+		t.Errorf("versions %v", res.Versions)
+	}
+}
+
+func TestRunDegradedAndRefused(t *testing.T) {
+	// reviews points at a closed port: productpage answers 200 with an error
+	// in the page, which counts as an error.
+	closed := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return ln.Addr().String()
+	}()
+	env := map[string]string{}
+	hostPort("DETAILS", serve(t, "details", "", nil), env)
+	hostPort("REVIEWS", closed, env)
+	page := "http://" + serve(t, "productpage", "", env) + "/productpage"
+	res, err := Run(context.Background(), Options{URL: page, Connections: 1, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Degraded != res.Requests || res.Errors() != res.Requests || res.Versions[""] != res.Requests {
+		t.Errorf("requests %d degraded %d errors %d versions %v", res.Requests, res.Degraded, res.Errors(), res.Versions)
+	}
+
+	// Nothing listens: every request fails without an answer (code -1).
+	res, err = Run(context.Background(), Options{URL: "http://" + closed + "/productpage", Connections: 1, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Codes[-1] != res.Requests || res.Errors() != res.Requests {
+		t.Errorf("refused: requests %d codes %v", res.Requests, res.Codes)
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	url := bookinfoApp(t, "v3")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := Run(ctx, Options{URL: url, Connections: 1, Duration: time.Minute})
+	if err != context.DeadlineExceeded {
+		t.Errorf("error %v, want the context's", err)
+	}
+	if time.Since(start) > 5*time.Second || res == nil || res.Requests == 0 {
+		t.Errorf("cancel took %v; result %+v", time.Since(start), res)
+	}
+}
+
+func TestRunOptions(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Connections: 1, Duration: time.Second}, "load: no URL"},
+		{Options{URL: "http://127.0.0.1:1/", Duration: time.Second}, "load: 0 connections"},
+		{Options{URL: "http://127.0.0.1:1/", Connections: 1}, "load: duration 0s"},
+		{Options{URL: "http://127.0.0.1:1/", Connections: 1, Duration: time.Second, Headers: []string{"no colon"}}, `load: header "no colon"`},
+	} {
+		_, err := Run(context.Background(), tc.o)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.o, err, tc.want)
+		}
+	}
+}
+
+func TestSortedVersions(t *testing.T) {
+	r := &Result{Versions: map[string]uint64{"v3": 1, "": 2, "v1": 3}}
+	if got := strings.Join(r.SortedVersions(), ","); got != "v1,v3," {
+		t.Errorf("got %q", got)
+	}
+}
