@@ -31,36 +31,47 @@ func (f Fields) Value(name string) string {
 
 // Set replaces every value of name with one value, appending the field when
 // absent. name is lowercased.
-func (f *Fields) Set(name, value string) {
-	name = lower(name)
-	fs := *f
-	for i := range fs {
-		if fs[i].Name == name {
-			fs[i].Value = value
-			// Drop later duplicates in place.
-			j := i + 1
-			for k := i + 1; k < len(fs); k++ {
-				if fs[k].Name != name {
-					fs[j] = fs[k]
-					j++
-				}
-			}
-			*f = fs[:j]
-			return
-		}
-	}
-	*f = append(fs, Field{name, value})
-}
+func (f *Fields) Set(name, value string) { setField(f, name, value) }
 
 // Add appends a value for name (lowercased), keeping existing ones.
 func (f *Fields) Add(name, value string) { *f = append(*f, Field{lower(name), value}) }
 
 // Del removes every value of name.
-func (f *Fields) Del(name string) {
+func (f *Fields) Del(name string) { delField(f, name) }
+
+// name is a header name as the host holds it (string) or as a guest passes
+// it (bytes in guest memory).
+type name interface{ ~string | ~[]byte }
+
+// setField keeps the first field named key (its existing name string),
+// gives it value, and drops later duplicates; a new field gets key
+// lowercased.
+func setField[K name](f *Fields, key K, value string) {
+	fs := *f
+	for i := range fs {
+		if equalFold(fs[i].Name, key) {
+			fs[i].Value = value
+			j := i + 1
+			for k := i + 1; k < len(fs); k++ {
+				if !equalFold(fs[k].Name, key) {
+					fs[j] = fs[k]
+					j++
+				}
+			}
+			clear(fs[j:])
+			*f = fs[:j]
+			return
+		}
+	}
+	*f = append(fs, Field{lower(string(key)), value})
+}
+
+// delField removes every field named key.
+func delField[K name](f *Fields, key K) {
 	fs := *f
 	j := 0
 	for i := range fs {
-		if !equalFold(fs[i].Name, name) {
+		if !equalFold(fs[i].Name, key) {
 			fs[j] = fs[i]
 			j++
 		}
@@ -88,31 +99,8 @@ func (f Fields) kvSize() int {
 
 // equalFold reports whether a and b are equal under ASCII case folding;
 // header names are ASCII, and unlike strings.EqualFold this never allocates
-// or considers Unicode.
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i], b[i]
-		if ca == cb {
-			continue
-		}
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBytes is equalFold for a name still in guest memory.
-func equalFoldBytes(a string, b []byte) bool {
+// or considers Unicode. b may still be in guest memory.
+func equalFold[K name](a string, b K) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -142,6 +142,10 @@ type Host struct {
 	// with its signature; used to check a guest before instantiating it.
 	imports map[importKey]api.FunctionDefinition
 
+	// noScratch disables the nicrt_scratch_v1 extension (tests use it to run
+	// guests through the specification's allocation path too).
+	noScratch bool
+
 	pluginsMu sync.Mutex
 	plugins   map[*Plugin]struct{} // loaded and not yet shut down
 	closed    bool

@@ -331,7 +331,7 @@ func (v *vm) proxyGetHeaderMapValue(st []uint64) abi.Status {
 		return s
 	}
 	for i := range *f {
-		if equalFoldBytes((*f)[i].Name, key) {
+		if equalFold((*f)[i].Name, key) {
 			// key is a view of guest memory: not used after allocating.
 			return v.returnString((*f)[i].Value, u32(st, 3), u32(st, 4))
 		}
@@ -372,23 +372,7 @@ func (v *vm) proxyReplaceHeaderMapValue(st []uint64) abi.Status {
 	if s != abi.StatusOK {
 		return s
 	}
-	fs := *f
-	for i := range fs {
-		if equalFoldBytes(fs[i].Name, key) {
-			fs[i].Value = string(val) // keep the existing name string
-			j := i + 1
-			for k := i + 1; k < len(fs); k++ {
-				if !equalFoldBytes(fs[k].Name, key) {
-					fs[j] = fs[k]
-					j++
-				}
-			}
-			clear(fs[j:])
-			*f = fs[:j]
-			return abi.StatusOK
-		}
-	}
-	*f = append(fs, Field{lowerBytes(key), string(val)})
+	setField(f, key, string(val))
 	return abi.StatusOK
 }
 
@@ -401,16 +385,7 @@ func (v *vm) proxyRemoveHeaderMapValue(st []uint64) abi.Status {
 	if s != abi.StatusOK {
 		return s
 	}
-	fs := *f
-	j := 0
-	for i := range fs {
-		if !equalFoldBytes(fs[i].Name, key) {
-			fs[j] = fs[i]
-			j++
-		}
-	}
-	clear(fs[j:])
-	*f = fs[:j]
+	delField(f, key)
 	return abi.StatusOK
 }
 

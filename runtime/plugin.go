@@ -330,6 +330,16 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 			return fail(fmt.Errorf("_start: %w (a Go filter must be built with -buildmode=c-shared)", v.explain(err)))
 		}
 	}
+	if f := mod.ExportedFunction(ScratchExport); f != nil && !h.noScratch {
+		res, err := f.Call(v.ctx, scratchRequest)
+		if err != nil {
+			v.calls.Add(1)
+			return fail(fmt.Errorf("%s: %w", ScratchExport, v.explain(err)))
+		}
+		if p := uint32(res[0]); p != 0 && uint64(p)+scratchRequest <= uint64(v.mem.Size()) {
+			v.scratch, v.scratchSize = p, scratchRequest
+		}
+	}
 	v.calls.Add(1)
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -195,7 +195,7 @@ func headerProp(f *Fields, key []byte, n int) propValue {
 		return propValue{fields: f, found: true}
 	case 3:
 		for i := range *f {
-			if equalFoldBytes((*f)[i].Name, key) {
+			if equalFold((*f)[i].Name, key) {
 				return propValue{s: (*f)[i].Value, found: true}
 			}
 		}

@@ -68,6 +68,8 @@ type vm struct {
 	astack [1]uint64  // re-entrant allocation calls
 	icount api.Global // executed-instruction counter, when instrumented
 	last   uint64     // instructions of the last call (guarded by mu)
+	// scratch is a guest buffer for returned data (nicrt_scratch_v1), or 0.
+	scratch, scratchSize uint32
 
 	rootID uint32
 	nextID uint32
@@ -256,57 +258,74 @@ func (v *vm) read(ptr, size uint32) ([]byte, bool) {
 	return v.mem.Read(ptr, size)
 }
 
-// returnBytes copies b into newly allocated guest memory and stores its
-// address and length at retPtr and retSize, as every "return_*_data" output
-// of the ABI works.
-func (v *vm) returnBytes(b []byte, retPtr, retSize uint32) abi.Status {
-	// Validate the output slots first so a bad pointer costs no allocation.
-	if _, ok := v.mem.Read(retPtr, 4); !ok {
-		return abi.StatusInvalidMemoryAccess
-	}
-	if _, ok := v.mem.Read(retSize, 4); !ok {
-		return abi.StatusInvalidMemoryAccess
-	}
+// ScratchExport is nicrt's optional extension to the ABI: a guest exporting
+// nicrt_scratch_v1(size) -> ptr lends the host a buffer of that size, asked
+// for once at VM start. The host then writes data it returns (header values,
+// maps, buffers...) into that buffer instead of calling back into the guest
+// to allocate; the guest copies it out before its next host call. Why: a
+// stock-Go guest pays about 3 µs for every re-entrant export call, which
+// made reading one header cost 5 µs. Guests without the export, and every
+// other host (Envoy), use proxy_on_memory_allocate as the specification says.
+const ScratchExport = "nicrt_scratch_v1"
+
+// scratchRequest is the buffer size the host asks a guest to lend.
+const scratchRequest = 16 << 10
+
+// guestBuffer returns size bytes of guest memory to return data in: the
+// scratch buffer when it fits, else a fresh allocation by the guest. The
+// view must be filled before the guest runs again.
+func (v *vm) guestBuffer(size uint32) (uint32, []byte) {
 	var p uint32
-	if len(b) > 0 {
-		p = v.allocate(uint32(len(b)))
-		v.mem.Write(p, b)
+	if size <= v.scratchSize {
+		p = v.scratch
+	} else {
+		p = v.allocate(size)
 	}
-	v.mem.WriteUint32Le(retPtr, p)
-	v.mem.WriteUint32Le(retSize, uint32(len(b)))
-	return abi.StatusOK
+	b, _ := v.mem.Read(p, size)
+	return p, b
+}
+
+// outputs checks that both return slots are writable, so a bad pointer
+// costs no allocation.
+func (v *vm) outputs(retPtr, retSize uint32) bool {
+	_, ok1 := v.mem.Read(retPtr, 4)
+	_, ok2 := v.mem.Read(retSize, 4)
+	return ok1 && ok2
+}
+
+// returnBytes copies b into guest memory and stores its address and length
+// at retPtr and retSize, as every "return_*_data" output of the ABI works.
+func (v *vm) returnBytes(b []byte, retPtr, retSize uint32) abi.Status {
+	return returnData(v, b, retPtr, retSize)
 }
 
 // returnString is returnBytes for a string, without converting it.
 func (v *vm) returnString(s string, retPtr, retSize uint32) abi.Status {
-	if _, ok := v.mem.Read(retPtr, 4); !ok {
-		return abi.StatusInvalidMemoryAccess
-	}
-	if _, ok := v.mem.Read(retSize, 4); !ok {
+	return returnData(v, s, retPtr, retSize)
+}
+
+func returnData[D name](v *vm, d D, retPtr, retSize uint32) abi.Status {
+	if !v.outputs(retPtr, retSize) {
 		return abi.StatusInvalidMemoryAccess
 	}
 	var p uint32
-	if len(s) > 0 {
-		p = v.allocate(uint32(len(s)))
-		dst, _ := v.mem.Read(p, uint32(len(s)))
-		copy(dst, s)
+	if len(d) > 0 {
+		var dst []byte
+		p, dst = v.guestBuffer(uint32(len(d)))
+		copy(dst, d)
 	}
 	v.mem.WriteUint32Le(retPtr, p)
-	v.mem.WriteUint32Le(retSize, uint32(len(s)))
+	v.mem.WriteUint32Le(retSize, uint32(len(d)))
 	return abi.StatusOK
 }
 
 // returnFields serializes f straight into guest memory.
 func (v *vm) returnFields(f Fields, retPtr, retSize uint32) abi.Status {
-	if _, ok := v.mem.Read(retPtr, 4); !ok {
-		return abi.StatusInvalidMemoryAccess
-	}
-	if _, ok := v.mem.Read(retSize, 4); !ok {
+	if !v.outputs(retPtr, retSize) {
 		return abi.StatusInvalidMemoryAccess
 	}
 	size := uint32(abi.EncodedSize(len(f), f.kvSize()))
-	p := v.allocate(size)
-	dst, _ := v.mem.Read(p, size)
+	p, dst := v.guestBuffer(size)
 	w := abi.NewMapWriter(dst, len(f))
 	for i := range f {
 		w.Add(f[i].Name, f[i].Value)

@@ -85,8 +85,8 @@ func TestNICCLIErrors(t *testing.T) {
 		{[]string{"nic", "replay", samplePcap}, 2, "needs -o"},
 		{[]string{"nic", "replay", "-o", out}, 2, "one input capture"},
 		{[]string{"nic", "replay", samplePcap, "-o", samplePcap}, 2, "overwrite the input"},
-		{[]string{"nic", "replay", samplePcap, "-o", out, "--filter", wasm}, 1, "--filter is not yet wired"},
-		{[]string{"nic", "replay", samplePcap, "-o", out, "--filter", wasm + ":{\"k\":1}"}, 1, "not yet wired"},
+		{[]string{"nic", "replay", samplePcap, "-o", out, "--filter", wasm}, 1, "missing export proxy_abi_version_0_2_1"},
+		{[]string{"nic", "replay", samplePcap, "-o", out, "--filter", wasm + ":{\"k\":1}"}, 1, "missing export proxy_on_context_create"},
 		{[]string{"nic", "replay", samplePcap, "-o", out, "--filter", "missing.wasm"}, 1, "missing.wasm"},
 		{[]string{"nic", "replay", samplePcap, "-o", out, "--filter", "x.txt"}, 1, "not a .wasm"},
 		{[]string{"nic", "replay", samplePcap, "-o", out, "--model", badModel}, 1, "engine.queue_policy"},
@@ -142,5 +142,22 @@ func TestNICExampleREADME(t *testing.T) {
 	}
 	if norm(block) != norm(so) {
 		t.Errorf("examples/nic-replay/README.md is out of date; the command now prints:\n%s", so)
+	}
+}
+
+// TestNICReplayWithFilter: --filter loads a real guest, which rewrites
+// every request, and the report charges its instructions.
+func TestNICReplayWithFilter(t *testing.T) {
+	t.Setenv("NICRT_CACHE_DIR", t.TempDir())
+	guest := writeGuest(t, "../../runtime/testdata/guests/testguest")
+	out := filepath.Join(t.TempDir(), "o.pcap")
+	code, so, se := nicRun(t, "nic", "replay", samplePcap, "-o", out, "--filter", guest+":bench=1", "--probe-frames", "-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, so, se)
+	}
+	for _, want := range []string{"rewrites: the filters changed 5 messages", "10 messages", "wasm instructions"} {
+		if !strings.Contains(so, want) {
+			t.Errorf("report lacks %q:\n%s", want, so)
+		}
 	}
 }

@@ -89,14 +89,14 @@ func PluginDone() { hostDone() }
 
 // RegisterSharedQueue creates (or opens) a shared queue owned by this VM ID.
 func RegisterSharedQueue(name string) (queueID uint32, err error) {
-	err = statusError(hostRegisterSharedQueue(stringPtr(name), uint32(len(name)), unsafe.Pointer(&queueID)))
-	return queueID, err
+	err = statusError(hostRegisterSharedQueue(stringPtr(name), uint32(len(name)), unsafe.Pointer(&retU32)))
+	return retU32, err
 }
 
 // ResolveSharedQueue finds a queue registered under another VM ID.
 func ResolveSharedQueue(vmID, queueName string) (queueID uint32, err error) {
-	err = statusError(hostResolveSharedQueue(stringPtr(vmID), uint32(len(vmID)), stringPtr(queueName), uint32(len(queueName)), unsafe.Pointer(&queueID)))
-	return queueID, err
+	err = statusError(hostResolveSharedQueue(stringPtr(vmID), uint32(len(vmID)), stringPtr(queueName), uint32(len(queueName)), unsafe.Pointer(&retU32)))
+	return retU32, err
 }
 
 // EnqueueSharedQueue appends data to a shared queue.
@@ -106,24 +106,22 @@ func EnqueueSharedQueue(queueID uint32, data []byte) error {
 
 // DequeueSharedQueue removes and returns the oldest item of a shared queue.
 func DequeueSharedQueue(queueID uint32) ([]byte, error) {
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostDequeueSharedQueue(queueID, unsafe.Pointer(&p), unsafe.Pointer(&n))); err != nil {
+	resetOuts()
+	if err := statusError(hostDequeueSharedQueue(queueID, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
 	}
-	return take(p, n), nil
+	return take(retData, retSize), nil
 }
 
 // GetSharedData returns a shared value and its compare-and-swap token.
 func GetSharedData(key string) (value []byte, cas uint32, err error) {
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&p), unsafe.Pointer(&n), unsafe.Pointer(&cas))); err != nil {
+	resetOuts()
+	if err := statusError(hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32))); err != nil {
 		unpin()
 		return nil, 0, err
 	}
-	return take(p, n), cas, nil
+	return take(retData, retSize), retU32, nil
 }
 
 // SetSharedData stores a shared value; a non-zero cas must match the current token.
@@ -138,10 +136,11 @@ func DispatchHttpCall(cluster string, headers [][2]string, body []byte, trailers
 	hs, ts := serializeMap(headers), serializeMap(trailers)
 	err = statusError(hostHTTPCall(stringPtr(cluster), uint32(len(cluster)),
 		bytesPtr(hs), uint32(len(hs)), bytesPtr(body), uint32(len(body)),
-		bytesPtr(ts), uint32(len(ts)), timeoutMillisecond, unsafe.Pointer(&calloutID)))
+		bytesPtr(ts), uint32(len(ts)), timeoutMillisecond, unsafe.Pointer(&retU32)))
 	if err != nil {
 		return 0, err
 	}
+	calloutID = retU32
 	root := active
 	if h, ok := https[active]; ok {
 		root = h.root
@@ -355,13 +354,12 @@ func GetProperty(path []string) ([]byte, error) {
 		return nil, errors.New("path must not be empty")
 	}
 	raw := serializePath(path)
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&p), unsafe.Pointer(&n))); err != nil {
+	resetOuts()
+	if err := statusError(hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
 	}
-	return take(p, n), nil
+	return take(retData, retSize), nil
 }
 
 // GetPropertyMap returns a map-valued host property at path.
@@ -384,13 +382,12 @@ func SetProperty(path []string, data []byte) error {
 
 // CallForeignFunction calls a function the host registered under funcName.
 func CallForeignFunction(funcName string, param []byte) (ret []byte, err error) {
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&p), unsafe.Pointer(&n))); err != nil {
+	resetOuts()
+	if err := statusError(hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
 	}
-	return take(p, n), nil
+	return take(retData, retSize), nil
 }
 
 // ---- helpers ----
@@ -399,13 +396,12 @@ func getBuffer(bt uint32, start, maxSize int) ([]byte, error) {
 	if start < 0 || maxSize < 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&p), unsafe.Pointer(&n))); err != nil {
+	resetOuts()
+	if err := statusError(hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
 	}
-	return take(p, n), nil
+	return take(retData, retSize), nil
 }
 
 func setBuffer(bt, start, size uint32, data []byte) error {
@@ -413,13 +409,12 @@ func setBuffer(bt, start, size uint32, data []byte) error {
 }
 
 func getMap(mt uint32) ([][2]string, error) {
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostGetHeaderMapPairs(mt, unsafe.Pointer(&p), unsafe.Pointer(&n))); err != nil {
+	resetOuts()
+	if err := statusError(hostGetHeaderMapPairs(mt, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
 	}
-	return deserializeMap(take(p, n)), nil
+	return deserializeMap(take(retData, retSize)), nil
 }
 
 func setMap(mt uint32, pairs [][2]string) error {
@@ -428,13 +423,12 @@ func setMap(mt uint32, pairs [][2]string) error {
 }
 
 func getMapValue(mt uint32, key string) (string, error) {
-	var p unsafe.Pointer
-	var n uint32
-	if err := statusError(hostGetHeaderMapValue(mt, stringPtr(key), uint32(len(key)), unsafe.Pointer(&p), unsafe.Pointer(&n))); err != nil {
+	resetOuts()
+	if err := statusError(hostGetHeaderMapValue(mt, stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return "", err
 	}
-	b := take(p, n)
+	b := take(retData, retSize)
 	if len(b) == 0 {
 		return "", nil
 	}
@@ -498,9 +492,8 @@ var logLevel = ^uint32(0)
 
 func logfAt(level uint32, format string, args ...any) {
 	if logLevel == ^uint32(0) {
-		var l uint32
-		if hostGetLogLevel(unsafe.Pointer(&l)) == 0 {
-			logLevel = l
+		if hostGetLogLevel(unsafe.Pointer(&retU32)) == 0 {
+			logLevel = retU32
 		} else {
 			logLevel = 0
 		}
@@ -523,11 +516,11 @@ type MetricGauge uint32
 type MetricHistogram uint32
 
 func defineMetric(t uint32, name string) uint32 {
-	var id uint32
-	if s := hostDefineMetric(t, stringPtr(name), uint32(len(name)), unsafe.Pointer(&id)); s != 0 {
+	if s := hostDefineMetric(t, stringPtr(name), uint32(len(name)), unsafe.Pointer(&retU32)); s != 0 {
 		LogCriticalf("define metric %q: %v", name, statusError(s))
+		return 0
 	}
-	return id
+	return retU32
 }
 
 // DefineCounterMetric defines (or finds) a counter metric by name.
@@ -544,9 +537,9 @@ func DefineHistogramMetric(name string) MetricHistogram {
 }
 
 func metricValue(id uint32) uint64 {
-	var v uint64
-	hostGetMetric(id, unsafe.Pointer(&v))
-	return v
+	retU64 = 0
+	hostGetMetric(id, unsafe.Pointer(&retU64))
+	return retU64
 }
 
 // Value returns the counter's current value.

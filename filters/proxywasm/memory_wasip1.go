@@ -4,6 +4,20 @@ package proxywasm
 
 import "unsafe"
 
+// Output slots of host calls. The guest runs one call at a time, so one set
+// serves every call; locals whose address goes to the host would escape to
+// the heap, an allocation per host call.
+var (
+	retData unsafe.Pointer
+	retSize uint32
+	retU32  uint32
+	retU64  uint64
+)
+
+// resetOuts clears the data slots before a call: the host writes only the
+// low 32 bits of the 64-bit pointer.
+func resetOuts() { retData, retSize = nil, 0 }
+
 // pinned keeps every buffer handed to the host by proxy_on_memory_allocate
 // reachable until the hostcall that asked for it has returned and the glue
 // has taken its own reference (a slice over the same array). Go's collector
@@ -20,20 +34,72 @@ func proxyOnMemoryAllocate(size uint32) unsafe.Pointer {
 	return unsafe.Pointer(&b[0])
 }
 
+// scratch is the buffer lent to hosts that speak nicrt's extension (see
+// nicrtScratch); nil under any other host.
+var scratch []byte
+
+// nicrtScratch is nicrt's optional ABI extension: the host asks once, at VM
+// start, for a buffer it may write returned data into instead of calling
+// proxy_on_memory_allocate from inside a host call. Such re-entrant calls
+// into a Go module cost microseconds; this makes reading a header cheap.
+// Data returned there is copied out (take) before the next host call. Hosts
+// that do not know the extension (Envoy) never call it.
+//
+//go:wasmexport nicrt_scratch_v1
+func nicrtScratch(size uint32) unsafe.Pointer {
+	if size == 0 || size > 1<<20 {
+		return nil
+	}
+	scratch = make([]byte, size)
+	return unsafe.Pointer(&scratch[0])
+}
+
 // unpin drops the pins once returned data is referenced by the glue.
 func unpin() {
 	clear(pinned)
 	pinned = pinned[:0]
 }
 
-// take turns a (pointer, size) pair the host returned into a slice that
-// owns the allocation, and unpins.
+// take turns a (pointer, size) pair the host returned into a slice the
+// glue owns: a copy when the host wrote into the scratch buffer (which the
+// next host call reuses), else the allocation itself, which it then unpins.
 func take(p unsafe.Pointer, n uint32) []byte {
 	defer unpin()
 	if p == nil || n == 0 {
 		return nil
 	}
+	if len(scratch) > 0 {
+		base := uintptr(unsafe.Pointer(&scratch[0]))
+		if a := uintptr(p); a >= base && a+uintptr(n) <= base+uintptr(len(scratch)) {
+			return arenaCopy(scratch[a-base : a-base+uintptr(n)])
+		}
+	}
 	return unsafe.Slice((*byte)(p), n)
+}
+
+// arena is a bump allocator for data copied out of the scratch buffer. A Go
+// heap allocation costs about 1,750 wasm instructions in a wasip1 module,
+// more than the host call itself; copying small values into a shared chunk
+// costs a memmove. Each value gets a capacity-capped slice of the chunk, so
+// an append by the filter reallocates instead of overwriting a neighbour;
+// a chunk lives as long as any value carved from it.
+var arena []byte
+
+const (
+	arenaChunk = 4096
+	arenaMax   = 512 // larger values get their own allocation
+)
+
+func arenaCopy(b []byte) []byte {
+	if len(b) > arenaMax {
+		return append([]byte(nil), b...)
+	}
+	if cap(arena)-len(arena) < len(b) {
+		arena = make([]byte, 0, arenaChunk)
+	}
+	off := len(arena)
+	arena = append(arena, b...)
+	return arena[off:len(arena):len(arena)]
 }
 
 func bytesPtr(b []byte) unsafe.Pointer {

@@ -220,6 +220,11 @@ func (s *stream) OnHttpRequestHeaders(n int, eos bool) types.Action {
 			proxywasm.ReplaceHttpRequestHeader("x-bench", "1")
 		}
 		return types.ActionContinue
+	case "alloc": // the cost of one small Go allocation, for comparison
+		for i := 0; i < s.p.calls; i++ {
+			sink = make([]byte, 1+i%2)
+		}
+		return types.ActionContinue
 	}
 	s.test, _ = proxywasm.GetHttpRequestHeader("x-test")
 	var r report
@@ -570,6 +575,8 @@ func (s *stream) OnHttpResponseTrailers(n int) types.Action {
 }
 
 func (s *stream) OnHttpStreamDone() { s.p.doneCount.Increment(1) }
+
+var sink []byte
 
 func boolStr(b bool) string {
 	if b {
