@@ -7,45 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nicrt/nicrt/bookinfo-harness/bookinfo"
+	"github.com/nicrt/nicrt/bookinfo-harness/internal/bookinfotest"
 )
 
-// serve runs a real Bookinfo service in this process on a loopback port.
-func serve(t *testing.T, service, version string, env map[string]string) string {
-	t.Helper()
-	h, err := bookinfo.NewHandler(bookinfo.Config{Service: service, Version: version, Getenv: func(k string) string { return env[k] }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { bookinfo.Serve(ctx, ln, h); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
-}
-
-func hostPort(prefix, addr string, env map[string]string) {
-	h, p, _ := net.SplitHostPort(addr)
-	env[prefix+"_HOSTNAME"], env[prefix+"_SERVICE_PORT"] = h, p
-}
-
-// bookinfoApp starts ratings, details, one reviews version and productpage,
-// and returns the page's URL.
-func bookinfoApp(t *testing.T, reviewsVersion string) string {
-	env := map[string]string{}
-	hostPort("RATINGS", serve(t, "ratings", "v1", nil), env)
-	hostPort("DETAILS", serve(t, "details", "", nil), env)
-	env["HOSTNAME"] = "reviews-" + reviewsVersion + "-7d9f8c-abcde"
-	hostPort("REVIEWS", serve(t, "reviews", reviewsVersion, env), env)
-	return "http://" + serve(t, "productpage", "", env) + "/productpage"
-}
-
 func TestRunBookinfo(t *testing.T) {
-	url := bookinfoApp(t, "v2")
+	url := bookinfotest.App(t, "v2")
 	res, err := Run(context.Background(), Options{URL: url, Connections: 2, Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +37,7 @@ func TestRunBookinfo(t *testing.T) {
 }
 
 func TestRunPaced(t *testing.T) {
-	url := bookinfoApp(t, "v1")
+	url := bookinfotest.App(t, "v1")
 	res, err := Run(context.Background(), Options{URL: url, Connections: 2, QPS: 40, Duration: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -94,9 +60,9 @@ func TestRunDegradedAndRefused(t *testing.T) {
 		return ln.Addr().String()
 	}()
 	env := map[string]string{}
-	hostPort("DETAILS", serve(t, "details", "", nil), env)
-	hostPort("REVIEWS", closed, env)
-	page := "http://" + serve(t, "productpage", "", env) + "/productpage"
+	bookinfotest.Point(env, "DETAILS", bookinfotest.Serve(t, "details", "", nil))
+	bookinfotest.Point(env, "REVIEWS", closed)
+	page := "http://" + bookinfotest.Serve(t, "productpage", "", env) + "/productpage"
 	res, err := Run(context.Background(), Options{URL: page, Connections: 1, Duration: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +82,7 @@ func TestRunDegradedAndRefused(t *testing.T) {
 }
 
 func TestRunCancel(t *testing.T) {
-	url := bookinfoApp(t, "v3")
+	url := bookinfotest.App(t, "v3")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

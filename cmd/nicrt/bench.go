@@ -74,7 +74,7 @@ func benchFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	fs.IntVar(&o.repeat, "repeat", 1, "runs per topology and connection level (interleaved)")
-	fs.StringVar(&o.out, "out", "bench-results", "directory for results.json, results.csv, report.md, the plots and the deployments' logs")
+	fs.StringVar(&o.out, "out", "results/bench", "directory for results.json, results.csv, report.md, the plots and the deployments' logs")
 	fs.StringArrayVar(&o.targets, "target", nil, "also measure an external deployment, [NAME=]URL of its product page (repeatable; NAME defaults to the URL's host)")
 	fs.StringVar(&o.baseline, "baseline", "direct", "series the ratios compare to (ignored when not measured)")
 	fs.StringArrayVar(&o.headers, "header", nil, `extra request header "Name: value" (repeatable), e.g. a Host for an ingress`)

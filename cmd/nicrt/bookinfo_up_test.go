@@ -201,6 +201,8 @@ func TestHarness(t *testing.T) {
 	bin := buildNicrt(t)
 	t.Run("headers-reach-ratings", func(t *testing.T) { testUpHeadersReachRatings(t, bin) })
 	t.Run("up-killed-leaves-nothing", func(t *testing.T) { testUpKilledLeavesNothing(t, bin) })
+	t.Run("bench-short", func(t *testing.T) { testBenchShort(t, bin) })
+	t.Run("bench-interrupted", func(t *testing.T) { testBenchInterrupted(t, bin) })
 }
 
 // testUpHeadersReachRatings: through every topology, a request's
