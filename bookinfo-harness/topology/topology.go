@@ -59,6 +59,10 @@ type Options struct {
 	LogRequests bool
 	// Dir is where the plan's configuration files will be written.
 	Dir string
+	// Have reports whether the nicrt binary that will run the plan has a
+	// part of nicrt ("sidecar": the sidecar command; "nic": the NIC flags
+	// of bookinfo serve). nil means it has everything.
+	Have func(part string) bool
 }
 
 // Plan is one deployment of Bookinfo.
@@ -104,14 +108,22 @@ func IsUnavailable(err error) bool {
 // builders make each topology's plan.
 var builders = map[string]func(b *builder) error{
 	Direct:         buildDirect,
-	SidecarInbound: unavailable("the sidecar (`nicrt sidecar`, issue 4)"),
-	SidecarBoth:    unavailable("the sidecar (`nicrt sidecar`, issue 4)"),
+	SidecarInbound: buildSidecarInbound,
+	SidecarBoth:    buildSidecarBoth,
 	NICPassthrough: unavailable("the live NIC (nicsim/live, issue 5)"),
 	NICOffload:     unavailable("the live NIC (nicsim/live, issue 5)"),
 }
 
 func unavailable(what string) func(*builder) error {
 	return func(b *builder) error { return &UnavailableError{Topology: b.plan.Topology, Missing: what} }
+}
+
+// need fails with an UnavailableError when the binary lacks a part.
+func (b *builder) need(part, what string) error {
+	if b.opts.Have != nil && !b.opts.Have(part) {
+		return &UnavailableError{Topology: b.plan.Topology, Missing: what}
+	}
+	return nil
 }
 
 // Build makes the plan of the named topology.

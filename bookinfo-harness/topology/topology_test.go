@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // argOf returns the value after flag in args.
@@ -143,5 +145,156 @@ func TestParseFilter(t *testing.T) {
 	}
 	if d := DefaultFilters(); len(d) != 1 || d[0].Kind != "lb" || !strings.Contains(string(d[0].Config), "round_robin") {
 		t.Errorf("default filters %+v", d)
+	}
+}
+
+// sidecarPlan builds a sidecar topology with a wasm directory holding the
+// filters it names (the plan only checks they exist).
+func sidecarPlan(t *testing.T, name string, filters ...Filter) (*Plan, map[string]sidecarConfig) {
+	t.Helper()
+	wasm := t.TempDir()
+	for _, k := range FilterKinds {
+		os.WriteFile(filepath.Join(wasm, k+".wasm"), []byte("\x00asm"), 0o644)
+	}
+	p, err := Build(name, Options{Dir: t.TempDir(), WasmDir: wasm, Filters: filters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := map[string]sidecarConfig{}
+	for _, s := range p.Procs {
+		if s.Args[0] != "sidecar" {
+			continue
+		}
+		path := argOf(s.Args, "--config")
+		var data []byte
+		for _, f := range p.Files {
+			if f.Path == path {
+				data = f.Data
+			}
+		}
+		var c sidecarConfig
+		if err := yaml.Unmarshal(data, &c); err != nil || data == nil {
+			t.Fatalf("%s: config %s: %v", s.Name, path, err)
+		}
+		cfgs[s.Name] = c
+	}
+	return p, cfgs
+}
+
+func listenerOf(c sidecarConfig, name string) *sidecarListener {
+	for i := range c.Listeners {
+		if c.Listeners[i].Name == name {
+			return &c.Listeners[i]
+		}
+	}
+	return nil
+}
+
+func clusterOf(c sidecarConfig, name string) []string {
+	for _, cl := range c.Clusters {
+		if cl.Name == name {
+			return cl.Endpoints
+		}
+	}
+	return nil
+}
+
+func procOf(p *Plan, name string) []string {
+	for _, s := range p.Procs {
+		if s.Name == name {
+			return s.Args
+		}
+	}
+	return nil
+}
+
+func TestSidecarInbound(t *testing.T) {
+	p, cfgs := sidecarPlan(t, SidecarInbound)
+	if len(cfgs) != 4 || len(p.Procs) != 8 {
+		t.Fatalf("%d sidecars, %d processes", len(cfgs), len(p.Procs))
+	}
+	for _, host := range []string{"productpage", "details", "reviews-v3", "ratings"} {
+		c := cfgs[host+"-sidecar"]
+		in := listenerOf(c, "inbound")
+		app := argOf(procOf(p, host), "--listen")
+		if in == nil || in.Direction != "inbound" || in.Cluster != "local" || clusterOf(c, "local")[0] != app || len(c.Listeners) != 1 {
+			t.Errorf("%s sidecar: %+v (service on %s)", host, c, app)
+		}
+	}
+	pp := procOf(p, "productpage")
+	if argOf(pp, "--reviews") != listenerOf(cfgs["reviews-v3-sidecar"], "inbound").Address ||
+		argOf(pp, "--details") != listenerOf(cfgs["details-sidecar"], "inbound").Address {
+		t.Errorf("productpage does not call through the inbound sidecars: %v", pp)
+	}
+	if argOf(procOf(p, "reviews-v3"), "--ratings") != listenerOf(cfgs["ratings-sidecar"], "inbound").Address {
+		t.Error("reviews does not call ratings through its sidecar")
+	}
+	if p.Entry != "http://"+listenerOf(cfgs["productpage-sidecar"], "inbound").Address+"/productpage" {
+		t.Errorf("entry %s", p.Entry)
+	}
+}
+
+func TestSidecarBoth(t *testing.T) {
+	p, cfgs := sidecarPlan(t, SidecarBoth)
+	if len(cfgs) != 6 || len(p.Procs) != 12 {
+		t.Fatalf("%d sidecars, %d processes", len(cfgs), len(p.Procs))
+	}
+	in := func(host string) string { return listenerOf(cfgs[host+"-sidecar"], "inbound").Address }
+	for _, host := range []string{"productpage", "reviews-v1", "reviews-v2", "reviews-v3"} {
+		c := cfgs[host+"-sidecar"]
+		out := listenerOf(c, "outbound")
+		if out == nil || out.Direction != "outbound" || argOf(procOf(p, host), "--outbound") != out.Address {
+			t.Fatalf("%s: outbound %+v, service args %v", host, out, procOf(p, host))
+		}
+		if len(out.Filters) != 1 || out.Filters[0].Name != "lb-0" || filepath.Base(out.Filters[0].Wasm) != "lb.wasm" {
+			t.Errorf("%s filters %+v", host, out.Filters)
+		}
+		if got := clusterOf(c, "reviews-v2"); len(got) != 1 || got[0] != in("reviews-v2") {
+			t.Errorf("%s: reviews-v2 → %v", host, got)
+		}
+		if got := clusterOf(c, "reviews"); len(got) != 3 {
+			t.Errorf("%s: reviews → %v", host, got)
+		}
+		if got := clusterOf(c, "ratings"); len(got) != 1 || got[0] != in("ratings") {
+			t.Errorf("%s: ratings → %v", host, got)
+		}
+		// Services name their upstreams logically; the sidecar resolves.
+		if argOf(procOf(p, host), "--details") != "" || argOf(procOf(p, host), "--reviews") != "" {
+			t.Errorf("%s names upstream addresses: %v", host, procOf(p, host))
+		}
+	}
+	for _, host := range []string{"details", "ratings"} {
+		if listenerOf(cfgs[host+"-sidecar"], "outbound") != nil || slices.Contains(procOf(p, host), "--outbound") {
+			t.Errorf("%s calls nothing but has an outbound listener", host)
+		}
+	}
+	// The filter's configuration file holds the default lb chain.
+	path := listenerOf(cfgs["productpage-sidecar"], "outbound").Filters[0].ConfigurationFile
+	for _, f := range p.Files {
+		if f.Path == path && !strings.Contains(string(f.Data), `"round_robin"`) {
+			t.Errorf("filter config %s", f.Data)
+		}
+	}
+	if len(p.Filters) != 1 || p.Filters[0].Kind != "lb" {
+		t.Errorf("plan filters %+v", p.Filters)
+	}
+
+	// A chosen chain replaces the default.
+	route := Filter{Kind: "route", Source: "x.json", Config: []byte(`{"hosts":["reviews"]}`)}
+	fault := Filter{Kind: "fault", Source: "y.json", Config: []byte(`{}`)}
+	p, cfgs = sidecarPlan(t, SidecarBoth, route, fault)
+	fs := listenerOf(cfgs["reviews-v2-sidecar"], "outbound").Filters
+	if len(fs) != 2 || fs[0].Name != "route-0" || fs[1].Name != "fault-1" || len(p.Filters) != 2 {
+		t.Errorf("chain %+v", fs)
+	}
+}
+
+func TestHave(t *testing.T) {
+	_, err := Build(SidecarBoth, Options{Have: func(part string) bool { return part != "sidecar" }})
+	if !IsUnavailable(err) || !strings.Contains(err.Error(), "topology sidecar-both needs the sidecar") {
+		t.Errorf("error %v", err)
+	}
+	if _, err := Build(SidecarBoth, Options{Have: func(string) bool { return true }, WasmDir: t.TempDir(), Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "filter lb: ") || !strings.Contains(err.Error(), "make filters") {
+		t.Errorf("missing wasm: %v", err)
 	}
 }

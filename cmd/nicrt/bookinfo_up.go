@@ -52,7 +52,7 @@ func (d *deployFlags) register(fs *pflag.FlagSet) {
 
 // options turns the flags into topology options.
 func (d *deployFlags) options(dir string) (topology.Options, error) {
-	o := topology.Options{NICModel: d.nicModel, Dir: dir}
+	o := topology.Options{NICModel: d.nicModel, Dir: dir, Have: binaryHas}
 	base, err := netip.ParseAddr(d.hosts)
 	if err != nil {
 		return o, usagef("--hosts %q: %v", d.hosts, err)
@@ -70,6 +70,23 @@ func (d *deployFlags) options(dir string) (topology.Options, error) {
 		o.WasmDir = defaultWasmDir()
 	}
 	return o, nil
+}
+
+// serveHasNIC is set by the file that gives `bookinfo serve` its simulated
+// NIC flags, when the live NIC is part of this build.
+var serveHasNIC bool
+
+// binaryHas reports whether this nicrt binary — which runs every process of
+// a plan — has a part a topology needs.
+func binaryHas(part string) bool {
+	switch part {
+	case "sidecar":
+		_, ok := commands["sidecar"]
+		return ok
+	case "nic":
+		return serveHasNIC
+	}
+	return false
 }
 
 // defaultWasmDir finds the built filters: ./filters when it exists (the
@@ -120,7 +137,7 @@ func runUp(_ *pflag.FlagSet, args []string) error {
 		if temp {
 			os.RemoveAll(dir)
 		}
-		if topology.IsUnavailable(err) || strings.HasPrefix(err.Error(), "unknown topology") {
+		if strings.HasPrefix(err.Error(), "unknown topology") {
 			return usagef("%v", err)
 		}
 		return err
