@@ -131,15 +131,7 @@ type Run struct {
 
 // Errors counts the run's failed requests (no answer, not 200, or a page
 // reporting an upstream failure).
-func (r *Run) Errors() uint64 {
-	n := r.Degraded
-	for code, c := range r.Codes {
-		if code != 200 {
-			n += c
-		}
-	}
-	return n
-}
+func (r *Run) Errors() uint64 { return load.CountErrors(r.Codes, r.Degraded) }
 
 // Sweep runs every step of c.Plan(). before, if set, is called as each step
 // starts (for a progress display). When ctx ends Sweep returns the runs

@@ -70,9 +70,13 @@ type Result struct {
 
 // Errors is the number of requests that failed: no answer, a status other
 // than 200, or a page reporting an upstream failure.
-func (r *Result) Errors() uint64 {
-	n := r.Degraded
-	for code, c := range r.Codes {
+func (r *Result) Errors() uint64 { return CountErrors(r.Codes, r.Degraded) }
+
+// CountErrors is the number of failed requests given the answers by status
+// (-1: none) and the number of 200 pages reporting an upstream failure.
+func CountErrors(codes map[int]uint64, degraded uint64) uint64 {
+	n := degraded
+	for code, c := range codes {
 		if code != 200 {
 			n += c
 		}
@@ -89,19 +93,15 @@ func (r *Result) Share(v string) float64 {
 	return float64(r.Versions[v]) / float64(r.Requests)
 }
 
-// SortedVersions lists the versions seen, in order, "" last.
-func (r *Result) SortedVersions() []string {
-	vs := make([]string, 0, len(r.Versions))
-	for v := range r.Versions {
-		vs = append(vs, v)
-	}
+// SortVersions orders reviews versions for display: by name, "" (pages
+// naming none) last.
+func SortVersions(vs []string) {
 	sort.Slice(vs, func(i, j int) bool {
 		if (vs[i] == "") != (vs[j] == "") {
 			return vs[j] == ""
 		}
 		return vs[i] < vs[j]
 	})
-	return vs
 }
 
 var logOnce sync.Once

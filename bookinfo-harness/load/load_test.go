@@ -112,9 +112,10 @@ func TestRunOptions(t *testing.T) {
 	}
 }
 
-func TestSortedVersions(t *testing.T) {
-	r := &Result{Versions: map[string]uint64{"v3": 1, "": 2, "v1": 3}}
-	if got := strings.Join(r.SortedVersions(), ","); got != "v1,v3," {
+func TestSortVersions(t *testing.T) {
+	vs := []string{"v3", "", "v1"}
+	SortVersions(vs)
+	if got := strings.Join(vs, ","); got != "v1,v3," {
 		t.Errorf("got %q", got)
 	}
 }

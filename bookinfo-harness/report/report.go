@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/nicrt/nicrt/bookinfo-harness/bench"
+	"github.com/nicrt/nicrt/bookinfo-harness/load"
 )
 
 // The files Write creates in its directory.
@@ -75,12 +76,7 @@ func versionsOf(cells []bench.Cell) []string {
 	for v := range seen {
 		vs = append(vs, v)
 	}
-	sort.Slice(vs, func(i, j int) bool {
-		if (vs[i] == "") != (vs[j] == "") {
-			return vs[j] == ""
-		}
-		return vs[i] < vs[j]
-	})
+	load.SortVersions(vs)
 	return vs
 }
 

@@ -52,14 +52,7 @@ func testBenchShort(t *testing.T, bin string) {
 		t.Errorf("stdout lacks the table:\n%s", stdout.String())
 	}
 
-	data, err := os.ReadFile(filepath.Join(out, report.JSONFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := bench.ReadResults(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := readResults(t, out)
 	if len(res.Runs) != 4 || len(res.Cells) != 4 || res.Baseline != "direct" || res.Interrupted {
 		t.Fatalf("results: %d runs, %d cells, baseline %q", len(res.Runs), len(res.Cells), res.Baseline)
 	}
@@ -130,6 +123,20 @@ func testBenchShort(t *testing.T, bin string) {
 		t.Errorf("--from changed the CSV:\n%s\n%s", csv1, csv2)
 	}
 	ext.stop(t, syscall.SIGINT)
+}
+
+// readResults parses DIR/results.json.
+func readResults(t *testing.T, dir string) *bench.Results {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, report.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := bench.ReadResults(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // childrenOf lists the processes whose parent is pid.
@@ -207,14 +214,7 @@ func testBenchInterrupted(t *testing.T, bin string) {
 			t.Errorf("process %d outlived the interrupted bench", k)
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(out, report.JSONFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := bench.ReadResults(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := readResults(t, out)
 	if !res.Interrupted || len(res.Runs) != 1 || res.Runs[0].Connections != 1 {
 		t.Errorf("interrupted %v with %d runs", res.Interrupted, len(res.Runs))
 	}
