@@ -37,6 +37,9 @@ type Options struct {
 	QPS float64
 	// Duration is how long the measured part lasts.
 	Duration time.Duration
+	// Requests, when more than 0, measures exactly this many requests
+	// instead of running for Duration (fortio's "exactly" mode).
+	Requests int64
 	// Warmup is how long the same load runs before, unmeasured, so
 	// connections, caches and pools are warm. 0 skips it.
 	Warmup time.Duration
@@ -122,13 +125,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Connections < 1 {
 		return nil, fmt.Errorf("load: %d connections; want at least 1", o.Connections)
 	}
-	if o.Duration <= 0 {
+	if o.Duration <= 0 && o.Requests <= 0 {
 		return nil, fmt.Errorf("load: duration %v; want more than 0", o.Duration)
 	}
 	logOnce.Do(func() { flog.SetLogLevelQuiet(flog.Warning) })
 
 	expected := 1024
-	if o.QPS > 0 {
+	switch {
+	case o.Requests > 0:
+		expected = int(o.Requests)/o.Connections + 1
+	case o.QPS > 0:
 		expected = int(o.QPS*o.Duration.Seconds())/o.Connections + 16
 	}
 	conns := make([]*conn, o.Connections)
@@ -144,14 +150,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	lg := &logger{conns: conns}
 
 	if o.Warmup > 0 {
-		phase(ctx, &o, o.Warmup, conns, lg)
+		phase(ctx, &o, o.Warmup, 0, conns, lg)
 		for _, c := range conns {
 			c.reset()
 		}
 	}
 	lg.measure = true
 	start := time.Now()
-	phase(ctx, &o, o.Duration, conns, lg)
+	phase(ctx, &o, o.Duration, o.Requests, conns, lg)
 	elapsed := time.Since(start)
 
 	res := &Result{Start: start, Elapsed: elapsed, Codes: map[int]uint64{}, Versions: map[string]uint64{}}
@@ -174,9 +180,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, ctx.Err()
 }
 
-// phase runs the load for d with fortio's periodic runner, or until ctx
-// ends.
-func phase(ctx context.Context, o *Options, d time.Duration, conns []*conn, lg *logger) {
+// phase runs the load with fortio's periodic runner for d, or for exactly n
+// requests when n > 0, or until ctx ends.
+func phase(ctx context.Context, o *Options, d time.Duration, n int64, conns []*conn, lg *logger) {
 	qps := o.QPS
 	if qps <= 0 {
 		qps = -1 // fortio: no pacing
@@ -185,6 +191,7 @@ func phase(ctx context.Context, o *Options, d time.Duration, conns []*conn, lg *
 		RunType:      "HTTP",
 		QPS:          qps,
 		Duration:     d,
+		Exactly:      n,
 		NumThreads:   len(conns),
 		Resolution:   1e-6,
 		Out:          io.Discard,

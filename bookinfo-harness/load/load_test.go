@@ -119,3 +119,14 @@ func TestSortVersions(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestRunExactly(t *testing.T) {
+	url := bookinfotest.App(t, "v2")
+	res, err := Run(context.Background(), Options{URL: url, Connections: 3, Requests: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 100 || res.Versions["v2"] != 100 {
+		t.Errorf("%d requests, versions %v", res.Requests, res.Versions)
+	}
+}

@@ -107,7 +107,9 @@ func wasmDirForTests(t *testing.T) string {
 	return dir
 }
 
-// stopUp sends sig to `bookinfo up` and checks that it, and every process it
+const sigint = syscall.SIGINT
+
+// stop sends sig to `bookinfo up` and checks that it, and every process it
 // started, is gone.
 func (u *upProc) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
@@ -201,6 +203,7 @@ func TestHarness(t *testing.T) {
 	bin := buildNicrt(t)
 	t.Run("headers-reach-ratings", func(t *testing.T) { testUpHeadersReachRatings(t, bin) })
 	t.Run("up-killed-leaves-nothing", func(t *testing.T) { testUpKilledLeavesNothing(t, bin) })
+	t.Run("shares", func(t *testing.T) { testShares(t, bin) })
 	t.Run("bench-short", func(t *testing.T) { testBenchShort(t, bin) })
 	t.Run("bench-interrupted", func(t *testing.T) { testBenchInterrupted(t, bin) })
 }
