@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -144,6 +145,13 @@ func Build(name string, o Options) (*Plan, error) {
 	if o.Port == nil {
 		o.Port = FreePort
 	}
+	// Absolute, because the sidecar reads paths in its configuration
+	// relative to the configuration file.
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	o.Dir = dir
 	if len(o.Filters) == 0 {
 		o.Filters = DefaultFilters()
 	}

@@ -298,3 +298,17 @@ func TestHave(t *testing.T) {
 		t.Errorf("missing wasm: %v", err)
 	}
 }
+
+func TestPathsAbsolute(t *testing.T) {
+	wasm := t.TempDir()
+	os.WriteFile(filepath.Join(wasm, "lb.wasm"), []byte("\x00asm"), 0o644)
+	p, err := Build(SidecarBoth, Options{Dir: "rel/dir", WasmDir: wasm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Files {
+		if !filepath.IsAbs(f.Path) {
+			t.Errorf("file %s is relative", f.Path)
+		}
+	}
+}
