@@ -216,9 +216,15 @@ func (b *builder) filterFiles() ([]sidecarFilter, error) {
 		if err != nil {
 			return nil, err
 		}
-		path := filepath.Join(b.opts.Dir, fmt.Sprintf("filter-%d-%s.json", i, f.Kind))
-		b.plan.Files = append(b.plan.Files, File{Path: path, Data: f.Config})
-		fs = append(fs, sidecarFilter{Name: fmt.Sprintf("%s-%d", f.Kind, i), Wasm: wasm, ConfigurationFile: path})
+		fs = append(fs, sidecarFilter{Name: fmt.Sprintf("%s-%d", f.Kind, i), Wasm: wasm, ConfigurationFile: b.filterFile(i, f)})
 	}
 	return fs, nil
+}
+
+// filterFile adds the i-th filter's configuration to the plan's files and
+// returns its path.
+func (b *builder) filterFile(i int, f Filter) string {
+	path := filepath.Join(b.opts.Dir, fmt.Sprintf("filter-%d-%s.json", i, f.Kind))
+	b.plan.Files = append(b.plan.Files, File{Path: path, Data: f.Config})
+	return path
 }

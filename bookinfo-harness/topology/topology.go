@@ -111,12 +111,8 @@ var builders = map[string]func(b *builder) error{
 	Direct:         buildDirect,
 	SidecarInbound: buildSidecarInbound,
 	SidecarBoth:    buildSidecarBoth,
-	NICPassthrough: unavailable("the live NIC (nicsim/live, issue 5)"),
-	NICOffload:     unavailable("the live NIC (nicsim/live, issue 5)"),
-}
-
-func unavailable(what string) func(*builder) error {
-	return func(b *builder) error { return &UnavailableError{Topology: b.plan.Topology, Missing: what} }
+	NICPassthrough: buildNICPassthrough,
+	NICOffload:     buildNICOffload,
 }
 
 // need fails with an UnavailableError when the binary lacks a part.

@@ -294,6 +294,10 @@ func TestHave(t *testing.T) {
 	if !IsUnavailable(err) || !strings.Contains(err.Error(), "topology sidecar-both needs the sidecar") {
 		t.Errorf("error %v", err)
 	}
+	_, err = Build(NICOffload, Options{Have: func(part string) bool { return part != "nic" }})
+	if !IsUnavailable(err) || !strings.Contains(err.Error(), "topology nic-offload needs the live NIC") {
+		t.Errorf("error %v", err)
+	}
 	if _, err := Build(SidecarBoth, Options{Have: func(string) bool { return true }, WasmDir: t.TempDir(), Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "filter lb: ") || !strings.Contains(err.Error(), "make filters") {
 		t.Errorf("missing wasm: %v", err)
 	}
@@ -309,6 +313,80 @@ func TestPathsAbsolute(t *testing.T) {
 	for _, f := range p.Files {
 		if !filepath.IsAbs(f.Path) {
 			t.Errorf("file %s is relative", f.Path)
+		}
+	}
+}
+
+// argsOf returns every value of a repeated flag.
+func argsOf(args []string, flag string) []string {
+	var vs []string
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			vs = append(vs, args[i+1])
+		}
+	}
+	return vs
+}
+
+func TestNICPassthrough(t *testing.T) {
+	p, err := Build(NICPassthrough, Options{NICModel: "passthrough-100us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Procs) != 4 || p.NICModel != "passthrough-100us" || len(p.Filters) != 0 {
+		t.Fatalf("%d processes, model %q, filters %v", len(p.Procs), p.NICModel, p.Filters)
+	}
+	for _, s := range p.Procs {
+		if !slices.Contains(s.Args, "--nic") || argOf(s.Args, "--nic-model") != "passthrough-100us" || slices.Contains(s.Args, "--nic-filter") {
+			t.Errorf("%s: %v", s.Name, s.Args)
+		}
+	}
+	if argOf(procOf(p, "productpage"), "--reviews") != argOf(procOf(p, "reviews-v3"), "--listen") {
+		t.Error("productpage does not call reviews-v3 directly")
+	}
+	if p, _ := Build(NICPassthrough, Options{}); p.NICModel != "default" || slices.Contains(p.Procs[0].Args, "--nic-model") {
+		t.Errorf("default model: %q %v", p.NICModel, p.Procs[0].Args)
+	}
+}
+
+func TestNICOffload(t *testing.T) {
+	wasm := t.TempDir()
+	os.WriteFile(filepath.Join(wasm, "lb.wasm"), []byte("\x00asm"), 0o644)
+	p, err := Build(NICOffload, Options{WasmDir: wasm, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Procs) != 6 || len(p.Filters) != 1 {
+		t.Fatalf("%d processes, filters %v", len(p.Procs), p.Filters)
+	}
+	listen := func(name string) string { return argOf(procOf(p, name), "--listen") }
+	for _, name := range []string{"productpage", "reviews-v1", "reviews-v2", "reviews-v3"} {
+		args := procOf(p, name)
+		fs := argsOf(args, "--nic-filter")
+		if len(fs) != 1 || !strings.HasPrefix(fs[0], filepath.Join(wasm, "lb.wasm")+":@") {
+			t.Errorf("%s filters %v", name, fs)
+		}
+		cfg := strings.SplitN(fs[0], ":@", 2)[1]
+		found := false
+		for _, f := range p.Files {
+			found = found || (f.Path == cfg && strings.Contains(string(f.Data), "round_robin"))
+		}
+		if !found {
+			t.Errorf("%s: filter config %s not in the plan's files", name, cfg)
+		}
+		cl := argsOf(args, "--nic-cluster")
+		if !slices.Contains(cl, "reviews-v2="+listen("reviews-v2")) || !slices.Contains(cl, "ratings="+listen("ratings")) ||
+			!slices.Contains(cl, "reviews="+listen("reviews-v1")+","+listen("reviews-v2")+","+listen("reviews-v3")) {
+			t.Errorf("%s clusters %v", name, cl)
+		}
+		if argOf(args, "--details") != "" || argOf(args, "--ratings") != "" {
+			t.Errorf("%s names upstream addresses: %v", name, args)
+		}
+	}
+	for _, name := range []string{"details", "ratings"} {
+		args := procOf(p, name)
+		if !slices.Contains(args, "--nic") || slices.Contains(args, "--nic-filter") || slices.Contains(args, "--nic-cluster") {
+			t.Errorf("%s: %v", name, args)
 		}
 	}
 }
