@@ -44,6 +44,7 @@ func (p *progress) step(s bench.Step) {
 	first := !p.started
 	p.started = true
 	p.mu.Unlock()
+	// (draw takes the lock again to write.)
 	if !p.bar {
 		fmt.Fprintf(p.w, "[%*d/%d] %s, %d %s, run %d\n", len(fmt.Sprint(s.Total)), s.Index+1, s.Total, s.Series,
 			s.Connections, plural(s.Connections, "connection", "connections"), s.Repeat)
@@ -77,16 +78,19 @@ func (p *progress) loop() {
 	}
 }
 
+// draw redraws the bar; the step and the ticker goroutine both call it, so
+// it holds the lock while it writes.
 func (p *progress) draw() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	s, in := p.cur, time.Since(p.curStart)
-	p.mu.Unlock()
 	frac := (float64(s.Index) + min(1, float64(in)/float64(p.perStep))) / float64(s.Total)
 	const width = 30
 	n := int(frac * width)
 	left := time.Duration(float64(s.Total-s.Index)*float64(p.perStep) - float64(min(in, p.perStep))).Round(time.Second)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %d/%d  %-16s %3d conn  run %d  ETA %-8v",
-		strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac, s.Index+1, s.Total, s.Series, s.Connections, s.Repeat, left)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %d/%d  %-16s %3d %-5s  run %d  ETA %-8v",
+		strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac, s.Index+1, s.Total, s.Series, s.Connections,
+		plural(s.Connections, "conn", "conns"), s.Repeat, left)
 }
 
 // done ends the display.
