@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 func child(mode string, args []string) {
 	switch mode {
 	case "listen", "stubborn":
+		if mode == "stubborn" {
+			signal.Ignore(syscall.SIGTERM) // before it listens, that is before it counts as started
+		}
 		ln, err := net.Listen("tcp", args[1])
 		if err != nil {
 			fmt.Println(err)
@@ -52,7 +55,6 @@ func child(mode string, args []string) {
 			}
 		}()
 		if mode == "stubborn" {
-			signal.Ignore(syscall.SIGTERM)
 			select {}
 		}
 		sig := make(chan os.Signal, 1)

@@ -44,7 +44,6 @@ func (p *progress) step(s bench.Step) {
 	first := !p.started
 	p.started = true
 	p.mu.Unlock()
-	// (draw takes the lock again to write.)
 	if !p.bar {
 		fmt.Fprintf(p.w, "[%*d/%d] %s, %d %s, run %d\n", len(fmt.Sprint(s.Total)), s.Index+1, s.Total, s.Series,
 			s.Connections, plural(s.Connections, "connection", "connections"), s.Repeat)
