@@ -31,6 +31,9 @@ type Series struct {
 	Filters []FilterInfo `json:"filters,omitempty"`
 	// NICModel is the simulated NIC's timing model, "" without a NIC.
 	NICModel string `json:"nic_model,omitempty"`
+	// NICModelConfig is that model with every parameter (YAML), so the
+	// record does not depend on presets that may change.
+	NICModelConfig string `json:"nic_model_config,omitempty"`
 }
 
 // FilterInfo records a filter of a series precisely enough to reproduce it.

@@ -22,6 +22,7 @@ import (
 	"github.com/nicrt/nicrt/bookinfo-harness/launch"
 	"github.com/nicrt/nicrt/bookinfo-harness/report"
 	"github.com/nicrt/nicrt/bookinfo-harness/topology"
+	"github.com/nicrt/nicrt/nicsim/model"
 )
 
 func init() {
@@ -274,6 +275,17 @@ func writeReport(out string, res *bench.Results) error {
 // seriesOf describes a deployed plan for the results.
 func seriesOf(p *topology.Plan, wasmDir string) bench.Series {
 	s := bench.Series{Name: p.Topology, URL: p.Entry, Topology: p.Topology, NICModel: p.NICModel}
+	if p.NICModel != "" {
+		name := p.NICModel
+		if name == "default" {
+			name = model.DefaultPreset
+		}
+		if c, err := model.Load(name); err == nil {
+			if y, err := c.YAML(); err == nil {
+				s.NICModelConfig = string(y)
+			}
+		}
+	}
 	for _, pr := range p.Procs {
 		s.Processes = append(s.Processes, pr.Name)
 	}
