@@ -16,6 +16,11 @@ type sidecarConfig struct {
 	Admin     sidecarAdmin      `yaml:"admin"`
 	Listeners []sidecarListener `yaml:"listeners"`
 	Clusters  []sidecarCluster  `yaml:"clusters"`
+	Wasm      *sidecarWasm      `yaml:"wasm,omitempty"`
+}
+
+type sidecarWasm struct {
+	CacheDir string `yaml:"cache_dir"`
 }
 
 type sidecarAdmin struct {
@@ -95,6 +100,9 @@ func (b *builder) sidecar(p *pod, outbound *sidecarListener, clusters []sidecarC
 			Name: "inbound", Address: p.inbound, Direction: "inbound", Cluster: "local",
 		}},
 		Clusters: []sidecarCluster{{Name: "local", Endpoints: []string{p.app}}},
+	}
+	if b.opts.WasmCacheDir != "" {
+		cfg.Wasm = &sidecarWasm{CacheDir: b.opts.WasmCacheDir}
 	}
 	ready := []string{p.inbound, p.admin}
 	if outbound != nil {

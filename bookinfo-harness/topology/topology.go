@@ -52,6 +52,9 @@ type Options struct {
 	Filters []Filter
 	// WasmDir holds the built filters, <kind>.wasm (`make filters`).
 	WasmDir string
+	// WasmCacheDir, when set, is where the sidecars keep compiled filters,
+	// so a filter is compiled once rather than once per sidecar and run.
+	WasmCacheDir string
 	// NICModel is the NIC timing model of nic-* topologies: a preset name
 	// or a model file. "" means the NIC's default.
 	NICModel string

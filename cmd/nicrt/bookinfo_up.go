@@ -52,7 +52,7 @@ func (d *deployFlags) register(fs *pflag.FlagSet) {
 
 // options turns the flags into topology options.
 func (d *deployFlags) options(dir string) (topology.Options, error) {
-	o := topology.Options{NICModel: d.nicModel, Dir: dir, Have: binaryHas}
+	o := topology.Options{NICModel: d.nicModel, Dir: dir, Have: binaryHas, WasmCacheDir: cacheDir()}
 	base, err := netip.ParseAddr(d.hosts)
 	if err != nil {
 		return o, usagef("--hosts %q: %v", d.hosts, err)
