@@ -34,6 +34,31 @@ type Series struct {
 	// NICModelConfig is that model with every parameter (YAML), so the
 	// record does not depend on presets that may change.
 	NICModelConfig string `json:"nic_model_config,omitempty"`
+	// NICs are the simulated NICs' own accounts of the sweep, one per host
+	// (everything they carried, warm-up included).
+	NICs []NICReport `json:"nics,omitempty"`
+}
+
+// NICReport is what one host's simulated NIC says about how faithfully it
+// ran its timing model. A message that leaves later than the model says
+// (an underrun) means the host could not simulate the NIC fast enough: the
+// NIC's latency then includes host overhead the model does not have.
+type NICReport struct {
+	Host  string `json:"host"`
+	Model string `json:"model"`
+	// Messages is how many HTTP messages the NIC released (both ways).
+	Messages int64 `json:"messages"`
+	// Underruns counts messages released later than the tolerance allows.
+	Underruns   int64   `json:"underruns"`
+	ToleranceUS float64 `json:"tolerance_us"`
+	// Lateness of released messages against the model, in microseconds.
+	LatenessP50US float64 `json:"lateness_p50_us"`
+	LatenessP90US float64 `json:"lateness_p90_us"`
+	LatenessMaxUS float64 `json:"lateness_max_us"`
+	// FilterErrors counts requests a filter failed on; NICReplies
+	// responses the NIC made itself (unknown cluster, unreachable upstream).
+	FilterErrors int64 `json:"filter_errors"`
+	NICReplies   int64 `json:"nic_replies"`
 }
 
 // FilterInfo records a filter of a series precisely enough to reproduce it.

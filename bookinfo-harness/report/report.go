@@ -313,8 +313,33 @@ func WriteMarkdown(w io.Writer, r *bench.Results) error {
 	for _, s := range r.Skipped {
 		p("- **%s** — not measured: %s\n", s.Name, s.Reason)
 	}
+	writeNICs(w, r)
 	p("\nRaw data: `%s` (every run's full latency histogram at 1 µs, status codes, versions, and this metadata); `%s` (this page's numbers).\n", JSONFile, CSVFile)
 	return nil
+}
+
+// writeNICs reports how faithfully each simulated NIC ran its model.
+func writeNICs(w io.Writer, r *bench.Results) {
+	any := false
+	for _, s := range r.Series {
+		any = any || len(s.NICs) > 0
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintf(w, "\n## Simulated NICs\n\n")
+	fmt.Fprintf(w, "Each message may leave a NIC no earlier than its timing model says; *lateness* is how much later it actually left, and an *underrun* a message later than the tolerance: the host could not simulate the NIC fast enough, so that NIC's latency includes host overhead the modelled card would not have. Counts cover the whole sweep, warm-up included.\n\n")
+	fmt.Fprintf(w, "| series | host | model | messages | underruns | lateness p50 µs | p90 µs | max µs | filter errors | NIC replies |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range r.Series {
+		for _, n := range s.NICs {
+			rate := 0.0
+			if n.Messages > 0 {
+				rate = 100 * float64(n.Underruns) / float64(n.Messages)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %d (%.1f%%) | %.1f | %.1f | %.1f | %d | %d |\n", s.Name, n.Host, n.Model, n.Messages,
+				n.Underruns, rate, n.LatenessP50US, n.LatenessP90US, n.LatenessMaxUS, n.FilterErrors, n.NICReplies)
+		}
+	}
 }
 
 func orUnknown(s string) string {

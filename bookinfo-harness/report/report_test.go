@@ -31,7 +31,8 @@ func results(repeat int) *bench.Results {
 	r := &bench.Results{Format: bench.FormatVersion, Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
 		Machine:  bench.Machine{Hostname: "box", CPUs: 2, OS: "linux", Arch: "amd64"},
 		Software: bench.Software{GoVersion: "go1.26", Commit: "0123456789abcdef", Fortio: "v1.75.3"},
-		Series: []bench.Series{{Name: "direct", URL: "http://127.0.10.1:1/productpage", Topology: "direct", Processes: []string{"ratings", "productpage"}},
+		Series: []bench.Series{{Name: "direct", URL: "http://127.0.10.1:1/productpage", Topology: "direct", Processes: []string{"ratings", "productpage"},
+			NICs: []bench.NICReport{{Host: "productpage", Model: "fpga-250mhz", Messages: 200, Underruns: 3, LatenessP90US: 12.5}}},
 			{Name: "istio", URL: "http://ingress/productpage"}},
 		Baseline: "direct",
 		Skipped:  []bench.Skipped{{Name: "nic-offload", Reason: "not built"}},
@@ -94,7 +95,8 @@ func TestWrite(t *testing.T) {
 
 		md, _ := os.ReadFile(filepath.Join(dir, MDFile))
 		for _, want := range []string{"# Bookinfo /productpage latency by topology", "| direct ", "4.00 (×2.00)", "![p90 latency vs connections](p90-vs-connections.png)",
-			"**nic-offload** — not measured: not built", "on box: 2 CPUs", "0123456789ab"} {
+			"**nic-offload** — not measured: not built", "on box: 2 CPUs", "0123456789ab",
+			"## Simulated NICs", "| direct | productpage | fpga-250mhz | 200 | 3 (1.5%) | 0.0 | 12.5 |"} {
 			if !strings.Contains(string(md), want) {
 				t.Errorf("report.md lacks %q:\n%s", want, md)
 			}

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"path/filepath"
 	"strings"
 )
 
@@ -9,9 +10,15 @@ import (
 // listener (ingress) and the dialer of its upstream calls (egress), as a
 // card sits between a host's sockets and the wire.
 
-// nicArgs are the flags that give a service its host's NIC.
-func (b *builder) nicArgs() []string {
-	args := []string{"--nic"}
+// nicArgs are the flags that give a host's service its NIC; the NIC
+// writes its account of the run to a file the plan lists.
+func (b *builder) nicArgs(host int) []string {
+	stats := filepath.Join(b.opts.Dir, hosts[host]+".nic.json")
+	if b.plan.NICStats == nil {
+		b.plan.NICStats = map[string]string{}
+	}
+	b.plan.NICStats[hosts[host]] = stats
+	args := []string{"--nic", "--nic-stats", stats}
 	if b.opts.NICModel != "" {
 		args = append(args, "--nic-model", b.opts.NICModel)
 	}
@@ -33,12 +40,11 @@ func buildNICPassthrough(b *builder) error {
 	if err != nil {
 		return err
 	}
-	nic := b.nicArgs()
-	b.service(hostRatings, a[hostRatings], nic...)
-	b.service(hostDetails, a[hostDetails], nic...)
-	b.service(hostReviewsV3, a[hostReviewsV3], append([]string{"--ratings", a[hostRatings]}, nic...)...)
+	b.service(hostRatings, a[hostRatings], b.nicArgs(hostRatings)...)
+	b.service(hostDetails, a[hostDetails], b.nicArgs(hostDetails)...)
+	b.service(hostReviewsV3, a[hostReviewsV3], append([]string{"--ratings", a[hostRatings]}, b.nicArgs(hostReviewsV3)...)...)
 	b.service(hostProductpage, a[hostProductpage], append([]string{
-		"--details", a[hostDetails], "--reviews", a[hostReviewsV3], "--ratings", a[hostRatings]}, nic...)...)
+		"--details", a[hostDetails], "--reviews", a[hostReviewsV3], "--ratings", a[hostRatings]}, b.nicArgs(hostProductpage)...)...)
 	b.plan.Entry = "http://" + a[hostProductpage] + "/productpage"
 	b.plan.NICModel = b.modelName()
 	return nil
@@ -73,7 +79,7 @@ func buildNICOffload(b *builder) error {
 		callerArgs = append(callerArgs, "--nic-cluster", c.Name+"="+strings.Join(c.Endpoints, ","))
 	}
 	for _, h := range []int{hostRatings, hostDetails, hostReviewsV1, hostReviewsV2, hostReviewsV3, hostProductpage} {
-		args := b.nicArgs()
+		args := b.nicArgs(h)
 		if calls(h) {
 			args = append(args, callerArgs...)
 		}

@@ -85,6 +85,9 @@ type Plan struct {
 	Filters []Filter
 	// NICModel is the NIC model the plan runs, "" when there is no NIC.
 	NICModel string
+	// NICStats maps each host with a NIC to the file its NIC writes its
+	// account of the run to (JSON, bench.NICReport) when it stops.
+	NICStats map[string]string
 }
 
 // File is a configuration file a plan needs.

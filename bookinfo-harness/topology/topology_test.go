@@ -337,8 +337,9 @@ func TestNICPassthrough(t *testing.T) {
 		t.Fatalf("%d processes, model %q, filters %v", len(p.Procs), p.NICModel, p.Filters)
 	}
 	for _, s := range p.Procs {
-		if !slices.Contains(s.Args, "--nic") || argOf(s.Args, "--nic-model") != "passthrough-100us" || slices.Contains(s.Args, "--nic-filter") {
-			t.Errorf("%s: %v", s.Name, s.Args)
+		if !slices.Contains(s.Args, "--nic") || argOf(s.Args, "--nic-model") != "passthrough-100us" || slices.Contains(s.Args, "--nic-filter") ||
+			argOf(s.Args, "--nic-stats") != p.NICStats[s.Name] || !filepath.IsAbs(p.NICStats[s.Name]) {
+			t.Errorf("%s: %v (stats files %v)", s.Name, s.Args, p.NICStats)
 		}
 	}
 	if argOf(procOf(p, "productpage"), "--reviews") != argOf(procOf(p, "reviews-v3"), "--listen") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -158,13 +159,15 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	var deps []*deploy.Deployment
-	defer func() {
+	stopAll := func() {
 		for _, d := range deps {
 			if err := d.Stop(); err != nil {
 				fmt.Fprintf(os.Stderr, "nicrt bench: stopping %s: %v\n", d.Plan.Topology, err)
 			}
 		}
-	}()
+		deps = nil
+	}
+	defer stopAll()
 	for _, t := range topos {
 		dir := filepath.Join(o.out, "logs", t)
 		opts, err := o.deploy.options(dir)
@@ -220,6 +223,17 @@ func runBench(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	res.Interrupted = err != nil
+	// The NICs write their accounts as their processes stop.
+	plans := map[string]*topology.Plan{}
+	for _, d := range deps {
+		plans[d.Plan.Topology] = d.Plan
+	}
+	stopAll()
+	for i := range res.Series {
+		if p := plans[res.Series[i].Topology]; p != nil {
+			res.Series[i].NICs = readNICReports(p)
+		}
+	}
 	res.Summarize()
 	if err := writeReport(o.out, res); err != nil {
 		return err
@@ -297,6 +311,30 @@ func seriesOf(p *topology.Plan, wasmDir string) bench.Series {
 		s.Filters = append(s.Filters, fi)
 	}
 	return s
+}
+
+// readNICReports reads the accounts a plan's NICs wrote when they stopped,
+// in host order; a missing or unreadable one is reported and skipped.
+func readNICReports(p *topology.Plan) []bench.NICReport {
+	var out []bench.NICReport
+	for _, pr := range p.Procs {
+		path, ok := p.NICStats[pr.Name]
+		if !ok {
+			continue
+		}
+		var r bench.NICReport
+		data, err := os.ReadFile(path)
+		if err == nil {
+			err = json.Unmarshal(data, &r)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "nicrt bench: %s's NIC account: %v\n", pr.Name, err)
+			continue
+		}
+		r.Host = pr.Name
+		out = append(out, r)
+	}
+	return out
 }
 
 func sha(b []byte) string {
