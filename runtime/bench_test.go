@@ -10,8 +10,9 @@ import (
 //
 //	go test -run '^$' -bench . -count 6 ./runtime | tee /tmp/rt.bench; benchstat /tmp/rt.bench
 
-// BenchmarkCompileGoFilter compiles the test guest from scratch: a fresh
-// on-disk cache directory per iteration defeats every cache.
+// BenchmarkCompileGoFilter rewrites (interruption checks) and compiles the
+// test guest from scratch: a fresh on-disk cache directory per iteration
+// defeats every cache.
 func BenchmarkCompileGoFilter(b *testing.B) {
 	wasm := testGuest(b)
 	ctx := context.Background()
@@ -20,7 +21,11 @@ func BenchmarkCompileGoFilter(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, cm, err := h.analyze(ctx, wasm)
+		prep, err := h.prepare(ctx, wasm, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, cm, err := h.analyze(ctx, prep.rt, prep.wasm)
 		if err != nil || !r.Runnable {
 			b.Fatal(err, r.Problems)
 		}

@@ -126,14 +126,22 @@ type HostConfig struct {
 
 // Host runs Proxy-Wasm plugins. It is safe for concurrent use.
 type Host struct {
-	cfg     HostConfig
-	log     *slog.Logger
-	rt      wazero.Runtime
-	shared  sharedData
-	queues  queueStore
-	metrics *Metrics
-	client  *http.Client
-	wd      *watchdog
+	cfg HostConfig
+	log *slog.Logger
+	// rt runs modules rewritten with interruption checks (see
+	// instrument.go): no per-call watcher, the watchdog sets a flag the
+	// guest checks. rtCancel, created on first use, runs modules the
+	// rewriter cannot handle, stopped the slower way: wazero's
+	// WithCloseOnContextDone and a cancelled context.
+	rt         wazero.Runtime
+	rtCancel   wazero.Runtime
+	rtCancelMu sync.Mutex
+	cache      wazero.CompilationCache
+	shared     sharedData
+	queues     queueStore
+	metrics    *Metrics
+	client     *http.Client
+	wd         *watchdog
 
 	foreignMu sync.RWMutex
 	foreign   map[string]ForeignFunc
@@ -202,14 +210,10 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 		}
 		cache = c
 	}
-	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCompilationCache(cache)
 	h := &Host{
 		cfg:     cfg,
 		log:     log,
-		rt:      wazero.NewRuntimeWithConfig(ctx, rc),
+		cache:   cache,
 		metrics: newMetrics(),
 		foreign: make(map[string]ForeignFunc, len(cfg.ForeignFunctions)),
 		client: &http.Client{Transport: &http.Transport{
@@ -224,14 +228,11 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	}
 	h.shared.init()
 	h.queues.init()
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
-		h.rt.Close(ctx)
-		return nil, fmt.Errorf("runtime: instantiate WASI: %w", err)
-	}
-	if err := h.instantiateEnv(ctx); err != nil {
-		h.rt.Close(ctx)
+	rt, err := h.newRuntime(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	h.rt = rt
 	for _, m := range []string{wasi_snapshot_preview1.ModuleName, envModule} {
 		for _, d := range h.rt.Module(m).ExportedFunctionDefinitions() {
 			h.imports[importKey{m, d.Name()}] = d
@@ -273,8 +274,53 @@ func (h *Host) Close(ctx context.Context) error {
 		h.wd.stop()
 		h.client.CloseIdleConnections()
 		err = h.rt.Close(ctx)
+		h.rtCancelMu.Lock()
+		if h.rtCancel != nil {
+			h.rtCancel.Close(ctx)
+		}
+		h.rtCancelMu.Unlock()
 	})
 	return err
+}
+
+// newRuntime creates a wazero runtime with WASI and nicrt's env module.
+// closeOnCtx selects wazero's own termination mechanism (see Host.rt).
+func (h *Host) newRuntime(ctx context.Context, closeOnCtx bool) (wazero.Runtime, error) {
+	cache := h.cache
+	if closeOnCtx {
+		// Code compiled with termination checks differs from the other
+		// runtime's; keep it out of the shared cache.
+		cache = wazero.NewCompilationCache()
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(closeOnCtx).
+		WithMemoryLimitPages(h.cfg.MemoryLimitPages).
+		WithCompilationCache(cache)
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("runtime: instantiate WASI: %w", err)
+	}
+	if err := instantiateEnv(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	return rt, nil
+}
+
+// cancelRuntime returns the runtime for modules without interruption
+// checks, creating it on first use.
+func (h *Host) cancelRuntime(ctx context.Context) (wazero.Runtime, error) {
+	h.rtCancelMu.Lock()
+	defer h.rtCancelMu.Unlock()
+	if h.rtCancel == nil {
+		rt, err := h.newRuntime(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		h.rtCancel = rt
+	}
+	return h.rtCancel, nil
 }
 
 // track registers a loaded plugin so Close can stop it; it fails once the

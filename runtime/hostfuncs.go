@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nicrt/nicrt/runtime/internal/abi"
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -71,8 +72,8 @@ var envFuncs = []hostFunc{
 	{"proxy_set_effective_context", 1, nil, (*vm).proxySetEffectiveContext},
 }
 
-func (h *Host) instantiateEnv(ctx context.Context) error {
-	b := h.rt.NewHostModuleBuilder(envModule)
+func instantiateEnv(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(envModule)
 	for _, f := range envFuncs {
 		params := make([]api.ValueType, f.params)
 		for i := range params {

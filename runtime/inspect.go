@@ -41,7 +41,7 @@ type Import struct {
 
 // Inspect analyzes a module without running it.
 func (h *Host) Inspect(ctx context.Context, wasm []byte) *Report {
-	r, cm, _ := h.analyze(ctx, wasm)
+	r, cm, _ := h.analyze(ctx, h.rt, wasm)
 	if cm != nil {
 		cm.Close(ctx)
 	}
@@ -53,19 +53,21 @@ var wasmMagic = []byte{0, 'a', 's', 'm'}
 // analyze compiles wasm (through the cache) and checks it against what the
 // host provides and the ABI requires. err is only set when there is no
 // compiled module to return; r.Runnable says whether the module is usable.
-func (h *Host) analyze(ctx context.Context, wasm []byte) (*Report, wazero.CompiledModule, error) {
+func (h *Host) analyze(ctx context.Context, rt wazero.Runtime, wasm []byte) (*Report, wazero.CompiledModule, error) {
 	sum := sha256.Sum256(wasm)
 	r := &Report{Size: len(wasm), SHA256: hex.EncodeToString(sum[:])}
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic) {
 		r.Problems = append(r.Problems, "not a WebAssembly module (the file does not start with \\0asm)")
 		return r, nil, fmt.Errorf("%s", r.Problems[0])
 	}
-	cm, err := h.compile(ctx, wasm)
+	cm, err := compile(ctx, rt, wasm)
 	if err != nil {
 		r.Problems = append(r.Problems, "invalid module: "+err.Error())
 		return r, nil, fmt.Errorf("invalid module: %w", err)
 	}
-	h.pin(ctx, r.SHA256, wasm)
+	if rt == h.rt {
+		h.pin(ctx, r.SHA256, wasm)
+	}
 	exports := cm.ExportedFunctions()
 	for name := range exports {
 		r.Exports = append(r.Exports, name)
@@ -151,11 +153,11 @@ func signature(d api.FunctionDefinition) string {
 
 // compile is wazero's CompileModule, with a panic inside wazero's decoder
 // (seen on malformed input) turned into an error.
-func (h *Host) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, err error) {
+func compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (cm wazero.CompiledModule, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			cm, err = nil, fmt.Errorf("wazero failed on this module: %v", r)
 		}
 	}()
-	return h.rt.CompileModule(ctx, wasm)
+	return rt.CompileModule(ctx, wasm)
 }

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/nicrt/nicrt/runtime/internal/abi"
+	"github.com/nicrt/nicrt/runtime/internal/icount"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // PluginConfig describes one filter to load, as Envoy's wasm filter
@@ -66,10 +68,14 @@ func (c *PluginConfig) validate() error {
 // It is immutable once loaded; Slot retires it when a chain no longer uses it
 // and it closes when its last stream ends.
 type Plugin struct {
-	host     *Host
-	cfg      PluginConfig
-	compiled wazero.CompiledModule
-	info     PluginInfo
+	host *Host
+	cfg  PluginConfig
+	rt   wazero.Runtime // h.rt, or h.rtCancel for modules not rewritten
+	// interruptible: the module checks icount.InterruptGlobalName, which
+	// the watchdog sets to stop it.
+	interruptible bool
+	compiled      wazero.CompiledModule
+	info          PluginInfo
 
 	vms  []atomic.Pointer[vm]
 	next atomic.Uint32 // round-robin VM choice
@@ -196,15 +202,12 @@ func (h *Host) Load(ctx context.Context, wasm []byte, cfg PluginConfig) (*Plugin
 	}
 	sum := sha256.Sum256(wasm)
 	original := len(wasm)
-	if cfg.CountInstructions {
-		instrumented, err := instrument(wasm)
-		if err != nil {
-			return nil, &LoadError{Plugin: cfg.Name, Stage: "module", Err: fmt.Errorf("instruction counting: %w", err)}
-		}
-		wasm = instrumented
-	}
 	t0 := time.Now()
-	rep, compiled, err := h.analyze(ctx, wasm)
+	prep, err := h.prepare(ctx, wasm, cfg.CountInstructions)
+	if err != nil {
+		return nil, &LoadError{Plugin: cfg.Name, Stage: "module", Err: err}
+	}
+	rep, compiled, err := h.analyze(ctx, prep.rt, prep.wasm)
 	if err != nil {
 		return nil, &LoadError{Plugin: cfg.Name, Stage: "compile", Err: err}
 	}
@@ -214,10 +217,12 @@ func (h *Host) Load(ctx context.Context, wasm []byte, cfg PluginConfig) (*Plugin
 	}
 	compileTime := time.Since(t0)
 	p := &Plugin{
-		host:     h,
-		cfg:      cfg,
-		compiled: compiled,
-		vms:      make([]atomic.Pointer[vm], cfg.PoolSize),
+		host:          h,
+		cfg:           cfg,
+		rt:            prep.rt,
+		interruptible: prep.interruptible,
+		compiled:      compiled,
+		vms:           make([]atomic.Pointer[vm], cfg.PoolSize),
 		info: PluginInfo{
 			Name: cfg.Name, RootID: cfg.RootID, VMID: cfg.VMID,
 			SHA256: hex.EncodeToString(sum[:]), Size: original, ABIVersion: rep.ABIVersion,
@@ -296,7 +301,7 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 	// odd for the whole sequence so the watchdog measures it as one call.
 	v.limit.Store(int64(h.cfg.StartDeadline))
 	v.calls.Add(1)
-	mod, err := h.rt.InstantiateModule(v.ctx, p.compiled, mc)
+	mod, err := p.rt.InstantiateModule(v.ctx, p.compiled, mc)
 	if err != nil {
 		v.calls.Add(1)
 		return fail(fmt.Errorf("instantiate: %w", v.explain(err)))
@@ -310,6 +315,14 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 	}
 	if p.cfg.CountInstructions {
 		v.icount = mod.ExportedGlobal(icountGlobal)
+	}
+	if p.interruptible {
+		g, ok := mod.ExportedGlobal(icount.InterruptGlobalName).(api.MutableGlobal)
+		if !ok {
+			v.calls.Add(1)
+			return fail(fmt.Errorf("the rewritten module lacks a mutable %s global", icount.InterruptGlobalName))
+		}
+		v.interrupt = g
 	}
 	// Reactor start-up per the specification: _initialize then main(0, 0)
 	// if exported; otherwise _start.

@@ -67,7 +67,10 @@ type vm struct {
 	stack  [10]uint64 // callback arguments/results; guarded by mu
 	astack [1]uint64  // re-entrant allocation calls
 	icount api.Global // executed-instruction counter, when instrumented
-	last   uint64     // instructions of the last call (guarded by mu)
+	// interrupt is the flag the guest checks at function entries and loop
+	// headers; nil for modules guarded by a cancelled context instead.
+	interrupt api.MutableGlobal
+	last      uint64 // instructions of the last call (guarded by mu)
 	// scratch is a guest buffer for returned data (nicrt_scratch_v1), or 0.
 	scratch, scratchSize uint32
 
@@ -111,13 +114,20 @@ func (e errDeadline) Error() string { return fmt.Sprintf("exceeded the %v callba
 var errVMGone = errors.New("VM was discarded after an earlier failure")
 
 // kill stops the VM from another goroutine (the watchdog, which drops its
-// own entry for the VM). The guest's current call returns an error, and the
-// calling stream discards the VM through failed.
+// own entry for the VM). The guest's current call returns an error (an
+// unreachable trap at its next check, or a closed module), and the calling
+// stream discards the VM through failed. The flag is only ever written
+// here, never by the goroutine that calls the guest, and a VM it was set
+// on is never used again.
 func (v *vm) kill(reason error) {
 	if v.dead.Load() {
 		return
 	}
 	v.markDead(reason)
+	if v.interrupt != nil {
+		v.interrupt.Set(1)
+		return
+	}
 	v.cancel()
 }
 
@@ -180,15 +190,13 @@ func (v *vm) call(cb callback, limit time.Duration, def uint64, args ...uint64) 
 func (v *vm) failed(cb callback, err error) error {
 	reason := err
 	var exit *sys.ExitError
-	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeContextCanceled, sys.ExitCodeDeadlineExceeded:
-			if r := v.deathReason(); r != errVMGone {
-				reason = r // the watchdog's verdict says more than "cancelled"
-			}
-		default:
-			reason = fmt.Errorf("guest exited with code %d (it called proc_exit; see its stderr in the log)", exit.ExitCode())
-		}
+	switch {
+	case v.dead.Load() && v.deathReason() != errVMGone:
+		// The watchdog stopped it: its verdict says more than the
+		// resulting trap or cancellation.
+		reason = v.deathReason()
+	case errors.As(err, &exit):
+		reason = fmt.Errorf("guest exited with code %d (it called proc_exit; see its stderr in the log)", exit.ExitCode())
 	}
 	var af allocFailure
 	if errors.As(err, &af) {

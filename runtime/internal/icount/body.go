@@ -16,8 +16,14 @@ const (
 	opReturn      = 0x0f
 	opGlobalGet   = 0x23
 	opGlobalSet   = 0x24
+	opMemoryGrow  = 0x40
+	opI32Const    = 0x41
 	opI64Const    = 0x42
+	opI32Eqz      = 0x45
+	opI32Sub      = 0x6b
+	opI32Or       = 0x72
 	opI64Add      = 0x7c
+	opDrop        = 0x1a
 	opPrefixFC    = 0xfc
 )
 
@@ -106,11 +112,14 @@ type frame struct {
 	thenLive bool // (if) the then arm could fall through to its end
 }
 
-// counter is one inserted counting sequence: it goes at body offset at and
-// adds n, the number of instructions of the basic block that starts there.
+// counter is one insertion point: at body offset at go the interrupt check
+// (when check is set: the function entry and every loop body) and then the
+// counting sequence adding n, the number of instructions of the basic block
+// that starts there (when n > 0).
 type counter struct {
-	at int
-	n  int64
+	at    int
+	n     int64
+	check bool
 }
 
 // bodyError is a problem found inside one function body.
@@ -135,7 +144,8 @@ func unsupported(off int, format string, args ...any) error {
 // function body to the next.
 type instrumenter struct {
 	types    uint32 // entries in the type section, to check block type indices
-	counter  []byte // encoded index of the counter global
+	counter  []byte // encoded index of the counter global; nil: do not count
+	check    []byte // the interrupt check (interruptCheck); nil: no checks
 	frames   []frame
 	counters []counter
 }
@@ -152,9 +162,14 @@ type instrumenter struct {
 // from the current block. Code after br, br_table, return and unreachable is
 // dead until the enclosing end or else: it never runs, gets no counter and
 // counts nothing.
+//
+// The function entry and every loop body, dead or live, are marked for an
+// interrupt check: a check in dead code is valid and never runs, and marking
+// every loop keeps the interrupt guarantee independent of the liveness
+// analysis.
 func (in *instrumenter) scan(body []byte) error {
 	in.frames = append(in.frames[:0], frame{kind: kindFunc, live: true})
-	in.counters = append(in.counters[:0], counter{at: 0})
+	in.counters = append(in.counters[:0], counter{at: 0, check: true})
 	cur := 0 // index of the current basic block in in.counters, -1 when dead
 	open := func(at int) int {
 		in.counters = append(in.counters, counter{at: at})
@@ -187,6 +202,12 @@ func (in *instrumenter) scan(body []byte) error {
 			if live && op != opBlock {
 				// A loop body is a branch target; an if arm runs conditionally.
 				cur = open(p)
+			}
+			if op == opLoop {
+				if !live {
+					in.counters = append(in.counters, counter{at: p})
+				}
+				in.counters[len(in.counters)-1].check = true
 			}
 
 		case opElse:
@@ -391,22 +412,71 @@ func skipFC(body []byte, at, p int) (int, error) {
 	return p, nil
 }
 
-// emit appends body to dst with the counting sequence of each non-empty basic
-// block inserted where the block starts.
+// emit appends body to dst with, where each marked point is, the interrupt
+// check (if enabled) and then the counting sequence of the non-empty basic
+// block that starts there (if counting). The check comes first so that an
+// interrupted block is not counted, and it is never counted itself: the
+// counts come from scanning the original body.
 func (in *instrumenter) emit(dst, body []byte) []byte {
 	prev := 0
 	for _, c := range in.counters {
-		if c.n == 0 {
+		check := c.check && in.check != nil
+		count := c.n > 0 && in.counter != nil
+		if !check && !count {
 			continue
 		}
 		dst = append(dst, body[prev:c.at]...)
-		dst = append(dst, opGlobalGet)
-		dst = append(dst, in.counter...)
-		dst = append(dst, opI64Const)
-		dst = appendS64(dst, c.n)
-		dst = append(dst, opI64Add, opGlobalSet)
-		dst = append(dst, in.counter...)
+		if check {
+			dst = append(dst, in.check...)
+		}
+		if count {
+			dst = append(dst, opGlobalGet)
+			dst = append(dst, in.counter...)
+			dst = append(dst, opI64Const)
+			dst = appendS64(dst, c.n)
+			dst = append(dst, opI64Add, opGlobalSet)
+			dst = append(dst, in.counter...)
+		}
 		prev = c.at
 	}
 	return append(dst, body[prev:]...)
+}
+
+// interruptCheck encodes the check inserted at every function entry and loop
+// body start, given the indices of the flag and of its countdown:
+//
+//	global.get $tick  i32.const 1  i32.sub  global.set $tick
+//	global.get $tick  i32.eqz  global.get $flag  i32.or
+//	if                                   ;; countdown expired or flag set
+//	  i32.const YieldInterval  global.set $tick
+//	  i32.const 0  memory.grow 0  drop   ;; exit to the host: Go can preempt here
+//	  global.get $flag
+//	  if  unreachable  end               ;; interrupted
+//	end
+//
+// It is stack-neutral and its blocks have the empty type, so it is valid at
+// any function or loop start, whatever parameters the loop has on the stack.
+// The memory.grow operand is an i64 when memory 0 is 64-bit.
+func interruptCheck(flag, tick uint32, memory64 bool) []byte {
+	f, t := appendU32(nil, flag), appendU32(nil, tick)
+	var b []byte
+	get := func(idx []byte) { b = append(append(b, opGlobalGet), idx...) }
+	set := func(idx []byte) { b = append(append(b, opGlobalSet), idx...) }
+	get(t)
+	b = append(b, opI32Const, 1, opI32Sub)
+	set(t)
+	get(t)
+	b = append(b, opI32Eqz)
+	get(f)
+	b = append(b, opI32Or, opIf, 0x40, opI32Const)
+	b = appendS64(b, YieldInterval)
+	set(t)
+	if memory64 {
+		b = append(b, opI64Const, 0)
+	} else {
+		b = append(b, opI32Const, 0)
+	}
+	b = append(b, opMemoryGrow, 0, opDrop)
+	get(f)
+	return append(b, opIf, 0x40, opUnreachable, opEnd, opEnd)
 }

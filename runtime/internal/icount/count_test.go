@@ -513,7 +513,7 @@ func countSequences(t *testing.T, orig, inst []byte) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, _ := m.counterIndex()
+	idx, _ := m.newGlobalsIndex(1)
 	in := &instrumenter{types: m.types, counter: appendU32(nil, idx)}
 	n := 0
 	for _, e := range m.bodies {

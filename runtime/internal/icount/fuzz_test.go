@@ -3,15 +3,18 @@ package icount
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 )
 
-// FuzzInstrument: Instrument never panics and never returns output with an
-// error; whenever wazero accepts the input, Instrument either succeeds with
-// output wazero accepts too (same exports plus the counter), or refuses it
-// as unsupported (SIMD and the like), never as malformed.
+// FuzzInstrument: Rewrite, with each option set (Count alone is
+// Instrument), never panics and never returns output with an error; whenever
+// wazero accepts the input, Rewrite either succeeds with output wazero
+// accepts too (same exported functions, plus the new globals), or refuses it
+// as unsupported (SIMD and the like) or because it already exports a name
+// Rewrite adds, never as malformed.
 func FuzzInstrument(f *testing.F) {
 	for _, tc := range countCases {
 		f.Add(wat(f, tc.wat))
@@ -49,37 +52,47 @@ func FuzzInstrument(f *testing.F) {
 		return cm, err == nil
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, err := Instrument(b)
-		if err != nil && out != nil {
-			t.Fatalf("output returned with error %v", err)
+		var outs [3][]byte
+		var errs [3]error
+		for i, o := range fuzzOptions {
+			outs[i], errs[i] = Rewrite(b, o)
+			if errs[i] != nil && outs[i] != nil {
+				t.Fatalf("%+v: output returned with error %v", o, errs[i])
+			}
 		}
 		orig, ok := compiles(b)
 		if !ok {
 			return // invalid input: any error (or output) is fine, no panic is the property
 		}
 		defer orig.Close(ctx)
-		if err != nil {
-			if !errors.Is(err, ErrUnsupported) {
-				t.Fatalf("wazero accepts the module but Instrument calls it malformed: %v", err)
+		for i, o := range fuzzOptions {
+			out, err := outs[i], errs[i]
+			if err != nil {
+				if !errors.Is(err, ErrUnsupported) && !strings.Contains(err.Error(), "already exports") {
+					t.Fatalf("%+v: wazero accepts the module but Rewrite calls it malformed: %v", o, err)
+				}
+				continue
 			}
-			return
-		}
-		inst, ok := compiles(out)
-		if !ok {
-			t.Fatalf("instrumented module does not compile (hasHugeLEB %v)", hasHugeLEB(out))
-		}
-		defer inst.Close(ctx)
-		oe, ie := orig.ExportedFunctions(), inst.ExportedFunctions()
-		if len(oe) != len(ie) {
-			t.Fatalf("exported functions %d, original %d", len(ie), len(oe))
-		}
-		for name := range oe {
-			if ie[name] == nil {
-				t.Fatalf("export %s lost", name)
+			inst, ok := compiles(out)
+			if !ok {
+				t.Fatalf("%+v: rewritten module does not compile (hasHugeLEB %v)", o, hasHugeLEB(out))
 			}
+			oe, ie := orig.ExportedFunctions(), inst.ExportedFunctions()
+			if len(oe) != len(ie) {
+				t.Fatalf("%+v: exported functions %d, original %d", o, len(ie), len(oe))
+			}
+			for name := range oe {
+				if ie[name] == nil {
+					t.Fatalf("%+v: export %s lost", o, name)
+				}
+			}
+			inst.Close(ctx)
 		}
 	})
 }
+
+// fuzzOptions are the option sets the fuzz targets rewrite with.
+var fuzzOptions = [...]Options{{Count: true}, {Interrupt: true}, {Count: true, Interrupt: true}}
 
 // hasHugeLEB reports whether b contains a LEB128-looking run of four or more
 // bytes (three continuation bytes and one more): such a number can reach

@@ -66,15 +66,22 @@ type codeEntry struct {
 type module struct {
 	wasm     []byte
 	sections []section
-	// index into sections of the global, export and code sections, or -1.
-	global, export, code int
+	// index into sections of the memory, global, export and code
+	// sections, or -1.
+	memory, global, export, code int
 
 	types           uint32 // entries in the type section
 	importedFuncs   uint32
 	importedGlobals uint32
 	definedFuncs    uint32 // entries in the function section
 	definedGlobals  uint32 // entries in the global section
+	memories        uint32 // imported and defined memories
+	memory64        bool   // memory 0 is a 64-bit memory (memory.grow takes an i64)
 	bodies          []codeEntry
+	// exported maps the names Rewrite adds (GlobalName,
+	// InterruptGlobalName) that the module already exports to the offset
+	// of that export's name.
+	exported map[string]int
 }
 
 var (
@@ -102,7 +109,7 @@ func parseModule(wasm []byte) (*module, error) {
 	if !bytes.Equal(wasm[4:8], wasmVersion) {
 		return nil, fmt.Errorf("icount: unsupported binary format version % x (want 01 00 00 00: core modules only)", wasm[4:8])
 	}
-	m := &module{wasm: wasm, global: -1, export: -1, code: -1}
+	m := &module{wasm: wasm, memory: -1, global: -1, export: -1, code: -1}
 	lastRank := 0
 	for p := 8; p < len(wasm); {
 		s := section{id: wasm[p], start: p}
@@ -151,6 +158,12 @@ func parseModule(wasm []byte) (*module, error) {
 			err = m.parseImports(s)
 		case secFunction:
 			m.definedFuncs = s.count
+		case secMemory:
+			m.memory = i
+			if m.memories == 0 && s.count > 0 {
+				m.memory64 = wasm[s.entries]&0x04 != 0 // the limits flags of the first entry
+			}
+			m.memories += s.count
 		case secGlobal:
 			m.global = i
 			m.definedGlobals = s.count
@@ -253,9 +266,13 @@ func (m *module) parseImports(s section) error {
 				return err
 			}
 		case 0x02: // memory: limits
+			if m.memories == 0 && p < len(b) {
+				m.memory64 = b[p]&0x04 != 0
+			}
 			if p, err = skipLimits(b, p); err != nil {
 				return err
 			}
+			m.memories++
 		case 0x03: // global: value type, mutability
 			if err = need(b, p, 2, "global type"); err != nil {
 				return err
@@ -279,7 +296,8 @@ func (m *module) parseImports(s section) error {
 	return nil
 }
 
-// parseExports makes sure no export already uses GlobalName.
+// parseExports records which of the names Rewrite adds the module already
+// exports, and where.
 func (m *module) parseExports(s section) error {
 	b, p := m.wasm[:s.end], s.entries
 	var err error
@@ -288,8 +306,11 @@ func (m *module) parseExports(s section) error {
 		if p, err = readName(b, p); err != nil {
 			return err
 		}
-		if name := nameAt(b, nameStart); name == GlobalName {
-			return formatError(nameStart, "module already exports %q (instrumented twice?)", GlobalName)
+		if name := nameAt(b, nameStart); name == GlobalName || name == InterruptGlobalName {
+			if m.exported == nil {
+				m.exported = map[string]int{}
+			}
+			m.exported[name] = nameStart
 		}
 		if err = need(b, p, 1, "export kind"); err != nil {
 			return err
@@ -349,11 +370,12 @@ func (m *module) parseCode(s section) error {
 	return nil
 }
 
-// counterIndex is the index the counter global gets: one past every imported
-// and defined global, so no existing global.get/global.set changes meaning.
-func (m *module) counterIndex() (uint32, error) {
+// newGlobalsIndex is the index the first of k added globals gets: one past
+// every imported and defined global, so no existing global.get/global.set
+// changes meaning.
+func (m *module) newGlobalsIndex(k int) (uint32, error) {
 	idx := uint64(m.importedGlobals) + uint64(m.definedGlobals)
-	if idx >= math.MaxUint32 {
+	if idx+uint64(k) > math.MaxUint32 {
 		return 0, errors.New("icount: the module already has the maximum number of globals")
 	}
 	return uint32(idx), nil

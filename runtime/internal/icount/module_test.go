@@ -39,16 +39,39 @@ func splitSections(t testing.TB, b []byte) []rawSection {
 	return out
 }
 
-// checkStructure verifies what Instrument promises about the module's shape:
+// checkStructure verifies what Rewrite promises about the module's shape:
 // every section but global, export and code is byte-identical and in the
-// same order; the counter is a mutable i64 global initialized to 0, appended
-// after every existing global and exported under GlobalName; every other
-// export, global and function signature is unchanged.
-func checkStructure(t *testing.T, orig, inst []byte) {
+// same order, except that with Interrupt a module without any memory gains
+// an empty one (0 pages, maximum 0); the counter (a mutable i64 = 0), the
+// interrupt flag (a mutable i32 = 0) and its countdown (a mutable i32 =
+// YieldInterval), as o selects them, are appended after every existing
+// global, and the first two exported under GlobalName and
+// InterruptGlobalName; every other export, global and function signature is
+// unchanged.
+func checkStructure(t *testing.T, orig, inst []byte, o Options) {
 	t.Helper()
+	om, err := binary.DecodeModule(orig, wasm.CoreFeaturesV2)
+	if err != nil {
+		t.Fatalf("wabin cannot decode the original: %v", err)
+	}
+	importedGlobals, importedMemories := 0, 0
+	for _, imp := range om.ImportSection {
+		switch imp.Type {
+		case wasm.ExternTypeGlobal:
+			importedGlobals++
+		case wasm.ExternTypeMemory:
+			importedMemories++
+		}
+	}
+	addMemory := o.Interrupt && om.MemorySection == nil && importedMemories == 0
+	rewritten := func(id byte) bool {
+		return id == secGlobal || id == secExport || id == secCode || (addMemory && id == secMemory)
+	}
 	var kept [][]byte
+	var origOrder []byte
 	for _, s := range splitSections(t, orig) {
-		if s.id != secGlobal && s.id != secExport && s.id != secCode {
+		origOrder = append(origOrder, s.id)
+		if !rewritten(s.id) {
 			kept = append(kept, s.bytes)
 		}
 	}
@@ -56,27 +79,23 @@ func checkStructure(t *testing.T, orig, inst []byte) {
 	var order []byte
 	for _, s := range splitSections(t, inst) {
 		order = append(order, s.id)
-		if s.id != secGlobal && s.id != secExport && s.id != secCode {
+		if !rewritten(s.id) {
 			got = append(got, s.bytes)
 		}
 	}
 	if !reflect.DeepEqual(kept, got) {
 		t.Errorf("sections other than global/export/code changed or moved")
 	}
-	var origOrder []byte
-	for _, s := range splitSections(t, orig) {
-		origOrder = append(origOrder, s.id)
-	}
-	notGE := func(ids []byte) []byte {
+	added := func(ids []byte) []byte {
 		var out []byte
 		for _, id := range ids {
-			if id != secGlobal && id != secExport {
+			if id != secGlobal && id != secExport && (!addMemory || id != secMemory) {
 				out = append(out, id)
 			}
 		}
 		return out
 	}
-	if !bytes.Equal(notGE(order), notGE(origOrder)) {
+	if !bytes.Equal(added(order), added(origOrder)) {
 		t.Errorf("section order %v, original %v", order, origOrder)
 	}
 	// The binary format's canonical order (data count before code).
@@ -91,34 +110,51 @@ func checkStructure(t *testing.T, orig, inst []byte) {
 		}
 	}
 
-	om, err := binary.DecodeModule(orig, wasm.CoreFeaturesV2)
-	if err != nil {
-		t.Fatalf("wabin cannot decode the original: %v", err)
-	}
 	im, err := binary.DecodeModule(inst, wasm.CoreFeaturesV2)
 	if err != nil {
-		t.Fatalf("wabin cannot decode the instrumented module (section order %v): %v", order, err)
+		t.Fatalf("wabin cannot decode the rewritten module (section order %v): %v", order, err)
 	}
-	importedGlobals := 0
-	for _, imp := range om.ImportSection {
-		if imp.Type == wasm.ExternTypeGlobal {
-			importedGlobals++
+	if addMemory {
+		if m := im.MemorySection; m == nil || m.Min != 0 || m.Max != 0 || !m.IsMaxEncoded {
+			t.Errorf("memory added %+v, want 0 pages with maximum 0", m)
 		}
 	}
-	if n := len(im.GlobalSection); n != len(om.GlobalSection)+1 {
-		t.Fatalf("%d globals defined, want %d", n, len(om.GlobalSection)+1)
+	type addedGlobal struct {
+		name string // "" for the countdown, not exported
+		typ  wasm.ValueType
+		init []byte // the constant's LEB128
+	}
+	var want []addedGlobal
+	if o.Count {
+		want = append(want, addedGlobal{GlobalName, wasm.ValueTypeI64, []byte{0}})
+	}
+	if o.Interrupt {
+		want = append(want, addedGlobal{InterruptGlobalName, wasm.ValueTypeI32, []byte{0}},
+			addedGlobal{"", wasm.ValueTypeI32, leb128.EncodeInt32(YieldInterval)})
+	}
+	if n := len(im.GlobalSection); n != len(om.GlobalSection)+len(want) {
+		t.Fatalf("%d globals defined, want %d", n, len(om.GlobalSection)+len(want))
 	}
 	if len(om.GlobalSection) > 0 && !reflect.DeepEqual(im.GlobalSection[:len(om.GlobalSection)], om.GlobalSection) {
 		t.Error("existing globals changed")
 	}
-	g := im.GlobalSection[len(om.GlobalSection)]
-	if g.Type.ValType != wasm.ValueTypeI64 || !g.Type.Mutable || g.Init.Opcode != wasm.OpcodeI64Const ||
-		!bytes.Equal(g.Init.Data, []byte{0}) {
-		t.Errorf("counter global is %+v init %+v, want mutable i64 = 0", g.Type, g.Init)
+	wantExports := append([]*wasm.Export{}, om.ExportSection...)
+	for i, w := range want {
+		g := im.GlobalSection[len(om.GlobalSection)+i]
+		init := wasm.OpcodeI64Const
+		if w.typ == wasm.ValueTypeI32 {
+			init = wasm.OpcodeI32Const
+		}
+		if g.Type.ValType != w.typ || !g.Type.Mutable || g.Init.Opcode != init || !bytes.Equal(g.Init.Data, w.init) {
+			t.Errorf("added global %d (%q) is %+v init %+v, want mutable %s = % x",
+				i, w.name, g.Type, g.Init, wasm.ValueTypeName(w.typ), w.init)
+		}
+		if w.name != "" {
+			wantExports = append(wantExports, &wasm.Export{
+				Type: wasm.ExternTypeGlobal, Name: w.name, Index: uint32(importedGlobals + len(om.GlobalSection) + i),
+			})
+		}
 	}
-	wantExports := append(append([]*wasm.Export{}, om.ExportSection...), &wasm.Export{
-		Type: wasm.ExternTypeGlobal, Name: GlobalName, Index: uint32(importedGlobals + len(om.GlobalSection)),
-	})
 	if !reflect.DeepEqual(im.ExportSection, wantExports) {
 		t.Errorf("exports = %v, want %v", exportNames(im.ExportSection), exportNames(wantExports))
 	}
@@ -131,7 +167,7 @@ func checkStructure(t *testing.T, orig, inst []byte) {
 		}
 	}
 	if _, err := newRuntime(t, nil).CompileModule(context.Background(), inst); err != nil {
-		t.Errorf("wazero rejects the instrumented module: %v", err)
+		t.Errorf("wazero rejects the rewritten module: %v", err)
 	}
 }
 
@@ -182,7 +218,10 @@ func TestStructure(t *testing.T) {
 	for name, build := range cases {
 		t.Run(name, func(t *testing.T) {
 			orig := build(t)
-			checkStructure(t, orig, mustInstrument(t, orig))
+			checkStructure(t, orig, mustInstrument(t, orig), Options{Count: true})
+			for _, o := range []Options{{Interrupt: true}, {Count: true, Interrupt: true}} {
+				checkStructure(t, orig, mustRewrite(t, orig, o), o)
+			}
 		})
 	}
 }

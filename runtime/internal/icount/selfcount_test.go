@@ -14,7 +14,10 @@ import (
 // instructions: each unit of straight-line code starts by adding its own
 // length (known to the generator, counting rule included) to the module's
 // global $n before it can branch away. Instrument's count must equal $n
-// exactly, and the instrumented program must compute the same $n.
+// exactly, and the instrumented program must compute the same $n. The same
+// holds with the interrupt checks added (Rewrite with both options): they
+// change neither the count nor what the program computes, and with the flag
+// set before a call, the call traps at its entry.
 func FuzzSelfCounting(f *testing.F) {
 	for _, seed := range []string{
 		"", "\x00", "\x02\x03\x04\x05\x06\x07\x08\x09",
@@ -33,6 +36,10 @@ func FuzzSelfCounting(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Instrument: %v", err)
 		}
+		both, err := Rewrite(orig, Options{Count: true, Interrupt: true})
+		if err != nil {
+			t.Fatalf("Rewrite: %v", err)
+		}
 		om, err := r.InstantiateWithConfig(ctx, orig, wazero.NewModuleConfig().WithName(""))
 		if err != nil {
 			t.Fatalf("generated module is invalid (generator bug): %v", err)
@@ -43,9 +50,14 @@ func FuzzSelfCounting(f *testing.F) {
 			t.Fatalf("instrumented module is invalid: %v", err)
 		}
 		defer im.Close(ctx)
+		bm, err := r.InstantiateWithConfig(ctx, both, wazero.NewModuleConfig().WithName(""))
+		if err != nil {
+			t.Fatalf("module rewritten with both options is invalid: %v", err)
+		}
+		defer bm.Close(ctx)
 		for _, x := range []uint64{0, 1, 0x5a5a5a5a} {
-			var self [2]uint64
-			for i, m := range []api.Module{om, im} {
+			var self [3]uint64
+			for i, m := range []api.Module{om, im, bm} {
 				m.ExportedGlobal("fuel").(api.MutableGlobal).Set(30)
 				n0 := m.ExportedGlobal("n").Get()
 				if _, err := m.ExportedFunction("run").Call(ctx, x); err != nil {
@@ -53,20 +65,32 @@ func FuzzSelfCounting(f *testing.F) {
 				}
 				self[i] = m.ExportedGlobal("n").Get() - n0
 			}
-			if self[0] != self[1] {
-				t.Fatalf("run(%d): instrumented program counted itself %d, original %d", x, self[1], self[0])
+			if self[0] != self[1] || self[0] != self[2] {
+				t.Fatalf("run(%d): the program counted itself %d original, %d instrumented, %d with checks",
+					x, self[0], self[1], self[2])
 			}
 		}
-		// Once more on the instrumented module alone, comparing with icount.
-		for _, x := range []uint64{0, 1, 0x5a5a5a5a} {
-			im.ExportedGlobal("fuel").(api.MutableGlobal).Set(30)
-			n0, c0 := im.ExportedGlobal("n").Get(), readCounter(t, im)
-			if _, err := im.ExportedFunction("run").Call(ctx, x); err != nil {
-				t.Fatal(err)
+		// Once more on the rewritten modules alone, comparing with icount.
+		for _, m := range []api.Module{im, bm} {
+			for _, x := range []uint64{0, 1, 0x5a5a5a5a} {
+				m.ExportedGlobal("fuel").(api.MutableGlobal).Set(30)
+				n0, c0 := m.ExportedGlobal("n").Get(), readCounter(t, m)
+				if _, err := m.ExportedFunction("run").Call(ctx, x); err != nil {
+					t.Fatal(err)
+				}
+				if self, got := m.ExportedGlobal("n").Get()-n0, readCounter(t, m)-c0; got != self {
+					t.Fatalf("run(%d): icount counted %d, the program counted itself %d", x, got, self)
+				}
 			}
-			if self, got := im.ExportedGlobal("n").Get()-n0, readCounter(t, im)-c0; got != self {
-				t.Fatalf("run(%d): icount counted %d, the program counted itself %d", x, got, self)
-			}
+		}
+		// With the flag set, the call traps at its entry: nothing runs.
+		bm.ExportedGlobal(InterruptGlobalName).(api.MutableGlobal).Set(1)
+		n0, c0 := bm.ExportedGlobal("n").Get(), readCounter(t, bm)
+		if _, err := bm.ExportedFunction("run").Call(ctx, 1); !isUnreachableTrap(err) {
+			t.Fatalf("run with the flag set: %v, want the unreachable trap", err)
+		}
+		if n, c := bm.ExportedGlobal("n").Get()-n0, readCounter(t, bm)-c0; n != 0 || c != 0 {
+			t.Fatalf("interrupted at entry, yet the program counted %d and icount %d", n, c)
 		}
 	})
 }

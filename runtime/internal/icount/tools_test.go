@@ -177,6 +177,16 @@ func mustInstrument(t testing.TB, wasm []byte) []byte {
 	return out
 }
 
+// mustRewrite rewrites wasm with o or fails the test.
+func mustRewrite(t testing.TB, wasm []byte, o Options) []byte {
+	t.Helper()
+	out, err := Rewrite(wasm, o)
+	if err != nil {
+		t.Fatalf("Rewrite(%+v): %v", o, err)
+	}
+	return out
+}
+
 // regionCounts counts the instructions of annotated WAT by region. The WAT is
 // written flat, one instruction per line; every instruction line ends with a
 // comment ";; @name" naming its region, and the structural markers end and
