@@ -34,11 +34,11 @@ func Write(dir string, r *bench.Results) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(r, "", " ")
+	js, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, JSONFile), append(js, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, JSONFile), indentJSON(js), 0o644); err != nil {
 		return err
 	}
 	for _, f := range []struct {
