@@ -73,6 +73,7 @@ type Exit struct {
 	Log  string // the end of its log
 }
 
+// Error says which process ended, how, and the end of its log.
 func (e *Exit) Error() string {
 	status := "exited"
 	if e.Err != nil {

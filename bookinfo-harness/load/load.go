@@ -281,6 +281,7 @@ type lastAnswer struct {
 
 const maxAnswer = 1 << 20
 
+// Write keeps the first piece by reference and copies any later ones.
 func (a *lastAnswer) Write(p []byte) (int, error) {
 	a.pieces++
 	switch a.pieces {
@@ -313,10 +314,12 @@ type logger struct {
 	measure bool
 }
 
+// Start is called before each request; nothing to do.
 func (l *logger) Start(ctx context.Context, _ periodic.ThreadID, _ int64, _ time.Time) context.Context {
 	return ctx
 }
 
+// Report records a measured request: its latency, status and page.
 func (l *logger) Report(_ context.Context, id periodic.ThreadID, _ int64, _ time.Time, seconds float64, _ bool, _ string) {
 	if !l.measure {
 		return
@@ -333,4 +336,5 @@ func (l *logger) Report(_ context.Context, id periodic.ThreadID, _ int64, _ time
 	}
 }
 
+// Info names the logger in fortio's run description.
 func (l *logger) Info() string { return "nicrt load" }

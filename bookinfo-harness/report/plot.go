@@ -193,6 +193,7 @@ type errPoint struct{ x, y, lo, hi float64 }
 
 type errPoints []errPoint
 
+// Len, XY and YError make errPoints a plotter.XYer and YErrorer.
 func (e errPoints) Len() int                        { return len(e) }
 func (e errPoints) XY(i int) (float64, float64)     { return e[i].x, e[i].y }
 func (e errPoints) YError(i int) (float64, float64) { return e[i].lo, e[i].hi }
@@ -201,6 +202,7 @@ func (e errPoints) YError(i int) (float64, float64) { return e[i].lo, e[i].hi }
 // 5 to 10 labels, and a minor tick between labels.
 type msTicks struct{}
 
+// Ticks places the labels and minor ticks between lo and hi.
 func (msTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(hi > lo) {
 		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'g', 4, 64)}}

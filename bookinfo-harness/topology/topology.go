@@ -102,6 +102,7 @@ type UnavailableError struct {
 	Missing  string
 }
 
+// Error names the topology and the part it lacks.
 func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("topology %s needs %s, which this build of nicrt does not have yet", e.Topology, e.Missing)
 }
