@@ -7,7 +7,7 @@ FILTERS  := $(patsubst filters/%/main.go,%,$(wildcard filters/*/main.go))
 WASMS    := $(patsubst %,filters/%.wasm,$(FILTERS))
 GOSRC    := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 
-.PHONY: all build filters test vet bench clean help
+.PHONY: all build filters test vet bench demo clean help
 
 all: build filters
 
@@ -16,6 +16,8 @@ help:
 	@echo "make filters   build every filters/<name>/ into filters/<name>.wasm (stock Go, wasip1)"
 	@echo "make test      build what the tests need, go vet, go test"
 	@echo "make bench     run the Go benchmarks"
+	@echo "make demo      the A/B experiment: Bookinfo's p90 latency in every topology at 1, 4 and 16"
+	@echo "               connections (nicrt bench; about 3 minutes), report in results/demo/"
 
 build: $(BIN)/nicrt
 
@@ -37,6 +39,14 @@ test: build filters vet
 
 bench: build filters
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# The experiment in one command: every topology this build has, interleaved,
+# at 1, 4 and 16 connections; prints the p90 table and writes results/demo/
+# (report.md, results.json/.csv, p90-vs-connections.png/.svg). DEMO_FLAGS
+# adds or overrides nicrt bench flags, e.g. DEMO_FLAGS='--repeat 2'.
+DEMO_FLAGS ?=
+demo: build filters
+	$(BIN)/nicrt bench --connections 1,4,16 --duration 6s --warmup 1s --out results/demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf $(BIN) filters/*.wasm

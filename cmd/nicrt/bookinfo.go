@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -104,10 +105,12 @@ func printBookinfoSubHelp(w io.Writer, s *command, fs *pflag.FlagSet) {
 	full := *s
 	full.name = "bookinfo " + s.name
 	printCommandHelp(w, &full, fs)
-	if s.name == "serve" {
-		fmt.Fprint(w, serveEnvHelp)
-	}
+	fmt.Fprint(w, bookinfoSubHelp[s.name])
 }
+
+// bookinfoSubHelp is text printed after a subcommand's flags (environment,
+// examples), by subcommand name.
+var bookinfoSubHelp = map[string]string{"serve": serveEnvHelp}
 
 const serveEnvHelp = `
 Environment (as the original services read it; --env and the shortcut flags win):
@@ -151,7 +154,27 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&serve.clusterName, "cluster-name", "", "reviews: the clustername it reports (sets CLUSTER_NAME)")
 	fs.StringVar(&serve.sessionSecret, "session-secret", "", "productpage: key signing the session cookie, at least 16 bytes, so replicas share sign-ins (default $SESSION_SECRET, else random)")
 	fs.StringArrayVar(&serve.env, "env", nil, "set an environment variable for the service, NAME=VALUE (repeatable)")
+	for _, h := range serveHooks {
+		h.flags(fs)
+	}
 }
+
+// serveHook extends `nicrt bookinfo serve` from its own file (request logs,
+// the simulated NIC): flags, then changes to the service before it serves.
+type serveHook struct {
+	flags func(fs *pflag.FlagSet)
+	// config adjusts the service's configuration before its handler is
+	// built (for example wraps DialContext); nil when not needed.
+	config func(cfg *bookinfo.Config) error
+	// wrap adjusts the listener and the handler before serving; the
+	// returned function, if any, runs after serving. nil when not needed.
+	wrap func(ln net.Listener, h http.Handler) (net.Listener, http.Handler, func(), error)
+}
+
+// serveHooks run in registration order (their files' init order).
+var serveHooks []*serveHook
+
+func registerServeHook(h *serveHook) { serveHooks = append(serveHooks, h) }
 
 // serveEnv layers the flags over the process environment.
 func serveEnv(o *serveOpts) (func(string) string, error) {
@@ -213,6 +236,13 @@ func runServe(_ *pflag.FlagSet, args []string) error {
 		}
 		cfg.DialContext = redirectDialer(serve.outbound)
 	}
+	for _, hk := range serveHooks {
+		if hk.config != nil {
+			if err := hk.config(&cfg); err != nil {
+				return err
+			}
+		}
+	}
 	h, err := bookinfo.NewHandler(cfg)
 	if err != nil {
 		return err
@@ -223,6 +253,18 @@ func runServe(_ *pflag.FlagSet, args []string) error {
 	ln, err := net.Listen("tcp", serve.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", serve.listen, err)
+	}
+	for _, hk := range serveHooks {
+		if hk.wrap == nil {
+			continue
+		}
+		var done func()
+		if ln, h, done, err = hk.wrap(ln, h); err != nil {
+			return err
+		}
+		if done != nil {
+			defer done()
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,357 @@
+// Package report writes what `nicrt bench` measured: results.json (every
+// run's raw histogram and the metadata to reproduce it), results.csv (one
+// row per series and connection level), report.md (the tables people read),
+// and p90-vs-connections.png/.svg (one line per series, like Figure 2 of the
+// seed paper).
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nicrt/nicrt/bookinfo-harness/bench"
+	"github.com/nicrt/nicrt/bookinfo-harness/load"
+)
+
+// The files Write creates in its directory.
+const (
+	JSONFile = "results.json"
+	CSVFile  = "results.csv"
+	MDFile   = "report.md"
+	PNGFile  = "p90-vs-connections.png"
+	SVGFile  = "p90-vs-connections.svg"
+)
+
+// Write creates dir if needed and writes every output file into it.
+func Write(dir string, r *bench.Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, JSONFile), indentJSON(js), 0o644); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer, *bench.Results) error
+	}{{CSVFile, WriteCSV}, {MDFile, WriteMarkdown}} {
+		if err := writeFile(filepath.Join(dir, f.name), func(w io.Writer) error { return f.write(w, r) }); err != nil {
+			return err
+		}
+	}
+	return Plot(r, filepath.Join(dir, PNGFile), filepath.Join(dir, SVGFile))
+}
+
+func writeFile(path string, fill func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// versionsOf lists the reviews versions seen in any cell, "" (none) last.
+func versionsOf(cells []bench.Cell) []string {
+	seen := map[string]bool{}
+	for _, c := range cells {
+		for v := range c.Shares {
+			seen[v] = true
+		}
+	}
+	vs := make([]string, 0, len(seen))
+	for v := range seen {
+		vs = append(vs, v)
+	}
+	load.SortVersions(vs)
+	return vs
+}
+
+func versionLabel(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+// WriteCSV writes one row per series and connection level.
+func WriteCSV(w io.Writer, r *bench.Results) error {
+	vs := versionsOf(r.Cells)
+	head := []string{"series", "connections", "repeats", "requests", "qps", "errors", "error_rate",
+		"p50_ms", "p90_ms", "p99_ms", "max_ms", "p90_min_ms", "p90_max_ms", "p90_ratio_to_" + baselineName(r)}
+	for _, v := range vs {
+		head = append(head, "share_"+versionLabel(v))
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(head)
+	f := func(x float64, prec int) string { return strconv.FormatFloat(x, 'f', prec, 64) }
+	for _, c := range r.Cells {
+		rate := 0.0
+		if c.Requests > 0 {
+			rate = float64(c.Errors) / float64(c.Requests)
+		}
+		ratio := ""
+		if c.RatioToBaseline > 0 {
+			ratio = f(c.RatioToBaseline, 4)
+		}
+		row := []string{c.Series, strconv.Itoa(c.Connections), strconv.Itoa(c.Repeats), strconv.FormatUint(c.Requests, 10),
+			f(c.QPS, 1), strconv.FormatUint(c.Errors, 10), f(rate, 6),
+			f(float64(c.P50), 3), f(float64(c.P90), 3), f(float64(c.P99), 3), f(float64(c.Max), 3),
+			f(float64(c.P90Min), 3), f(float64(c.P90Max), 3), ratio}
+		for _, v := range vs {
+			row = append(row, f(c.Shares[v], 4))
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func baselineName(r *bench.Results) string {
+	if r.Baseline == "" {
+		return "baseline"
+	}
+	return r.Baseline
+}
+
+// levels lists the connection levels present, in order.
+func levels(cells []bench.Cell) []int {
+	seen := map[int]bool{}
+	var ls []int
+	for _, c := range cells {
+		if !seen[c.Connections] {
+			seen[c.Connections] = true
+			ls = append(ls, c.Connections)
+		}
+	}
+	sort.Ints(ls)
+	return ls
+}
+
+// seriesOrder lists the series with cells, in the results' order.
+func seriesOrder(r *bench.Results) []string {
+	has := map[string]bool{}
+	for _, c := range r.Cells {
+		has[c.Series] = true
+	}
+	var out []string
+	for _, s := range r.Series {
+		if has[s.Name] {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+func cellMap(cells []bench.Cell) map[string]map[int]bench.Cell {
+	m := map[string]map[int]bench.Cell{}
+	for _, c := range cells {
+		if m[c.Series] == nil {
+			m[c.Series] = map[int]bench.Cell{}
+		}
+		m[c.Series][c.Connections] = c
+	}
+	return m
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// WriteTable writes the main table: p90 per series (rows) and connection
+// level (columns), with the ratio to the baseline. It is valid Markdown and
+// reads well on a terminal.
+func WriteTable(w io.Writer, r *bench.Results) error {
+	ls := levels(r.Cells)
+	cm := cellMap(r.Cells)
+	width := len("series")
+	for _, s := range seriesOrder(r) {
+		width = max(width, len(s))
+	}
+	cols := make([]string, len(ls))
+	colw := make([]int, len(ls))
+	for i, n := range ls {
+		cols[i] = fmt.Sprintf("%d %s", n, plural(n, "conn", "conns"))
+		colw[i] = len(cols[i])
+	}
+	rows := [][]string{}
+	for _, s := range seriesOrder(r) {
+		row := make([]string, len(ls))
+		for i, n := range ls {
+			c, ok := cm[s][n]
+			switch {
+			case !ok:
+				row[i] = "—"
+			case c.RatioToBaseline > 0 && s != r.Baseline:
+				row[i] = fmt.Sprintf("%.2f (×%.2f)", c.P90, c.RatioToBaseline)
+			default:
+				row[i] = fmt.Sprintf("%.2f", c.P90)
+			}
+			if c.Errors > 0 {
+				row[i] += fmt.Sprintf(" ⚠%d err", c.Errors)
+			}
+			colw[i] = max(colw[i], len([]rune(row[i])))
+		}
+		rows = append(rows, row)
+	}
+	pad := func(s string, n int) string { return s + strings.Repeat(" ", max(0, n-len([]rune(s)))) }
+	var b strings.Builder
+	b.WriteString("| " + pad("series", width) + " |")
+	for i, c := range cols {
+		b.WriteString(" " + pad(c, colw[i]) + " |")
+	}
+	b.WriteString("\n|" + strings.Repeat("-", width+2) + "|")
+	for i := range cols {
+		b.WriteString(strings.Repeat("-", colw[i]+1) + ":|")
+	}
+	b.WriteString("\n")
+	for k, s := range seriesOrder(r) {
+		b.WriteString("| " + pad(s, width) + " |")
+		for i := range cols {
+			b.WriteString(" " + pad(rows[k][i], colw[i]) + " |")
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteMarkdown writes report.md.
+func WriteMarkdown(w io.Writer, r *bench.Results) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("# Bookinfo /productpage latency by topology\n\n")
+	m, sw, st := r.Machine, r.Software, r.Settings
+	dirty := ""
+	if sw.Dirty {
+		dirty = " (with uncommitted changes)"
+	}
+	p("Measured %s on %s: %d CPUs (%s), %s/%s, kernel %s, load average %s at the start. nicrt %s%s, %s, fortio %s.\n\n",
+		r.Started.Format("2006-01-02 15:04 MST"), m.Hostname, m.CPUs, orUnknown(m.CPUModel), m.OS, m.Arch, orUnknown(m.Kernel), orUnknown(m.LoadAvg),
+		short(sw.Commit), dirty, sw.GoVersion, sw.Fortio)
+	load := "closed loop: each connection sends its next request as soon as the last one is answered (`--qps max`)"
+	if st.QPS != "max" {
+		load = "paced at " + st.QPS + " requests/s in total"
+	}
+	p("Load: GET the product page over N keep-alive connections, %s; %s measured after %s of warm-up; %d %s per point; series %s. Latency is the whole request as the client sees it, kept at %s.\n\n",
+		load, st.Duration, st.Warmup, st.Repeat, plural(st.Repeat, "run", "runs"), st.Order, st.Resolution)
+	if r.Interrupted {
+		p("**The sweep was interrupted: some points are missing.**\n\n")
+	}
+	if r.Baseline != "" {
+		p("## p90 latency (ms), and its ratio to %s\n\n", r.Baseline)
+	} else {
+		p("## p90 latency (ms)\n\n")
+	}
+	if err := WriteTable(w, r); err != nil {
+		return err
+	}
+	p("\n![p90 latency vs connections](%s)\n\n", PNGFile)
+
+	p("## Every point\n\n")
+	vs := versionsOf(r.Cells)
+	p("| series | conns | requests | req/s | errors | p50 ms | p90 ms | p99 ms | max ms | p90 over runs ms |")
+	for _, v := range vs {
+		p(" %s |", versionLabel(v))
+	}
+	p("\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for range vs {
+		p("--:|")
+	}
+	p("\n")
+	for _, c := range r.Cells {
+		spread := fmt.Sprintf("%.2f", c.P90)
+		if c.Repeats > 1 {
+			spread = fmt.Sprintf("%.2f–%.2f", c.P90Min, c.P90Max)
+		}
+		p("| %s | %d | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s |", c.Series, c.Connections, c.Requests, c.QPS, c.Errors,
+			c.P50, c.P90, c.P99, c.Max, spread)
+		for _, v := range vs {
+			p(" %.1f%% |", 100*c.Shares[v])
+		}
+		p("\n")
+	}
+	p("\nThe last columns are the share of pages served by each reviews version (read from the page's \"Reviews served by\" podname; \"none\" means the page named no version). Errors are requests without an answer, answers other than 200, and pages reporting that an upstream failed.\n\n")
+
+	p("## Series\n\n")
+	for _, s := range r.Series {
+		where := "external deployment"
+		if s.Topology != "" {
+			where = "nicrt topology `" + s.Topology + "`"
+		}
+		p("- **%s** — %s, `%s`", s.Name, where, s.URL)
+		if len(s.Processes) > 0 {
+			p("; %d processes (%s)", len(s.Processes), strings.Join(s.Processes, ", "))
+		}
+		for _, f := range s.Filters {
+			p("; filter %s from %s (config sha256 %s", f.Kind, f.Source, short(f.ConfigSHA256))
+			if f.WasmSHA256 != "" {
+				p(", wasm sha256 %s", short(f.WasmSHA256))
+			}
+			p(")")
+		}
+		if s.NICModel != "" {
+			p("; NIC model %s", s.NICModel)
+		}
+		p("\n")
+	}
+	for _, s := range r.Skipped {
+		p("- **%s** — not measured: %s\n", s.Name, s.Reason)
+	}
+	writeNICs(w, r)
+	p("\nRaw data: `%s` (every run's full latency histogram at 1 µs, status codes, versions, and this metadata); `%s` (this page's numbers).\n", JSONFile, CSVFile)
+	return nil
+}
+
+// writeNICs reports how faithfully each simulated NIC ran its model.
+func writeNICs(w io.Writer, r *bench.Results) {
+	any := false
+	for _, s := range r.Series {
+		any = any || len(s.NICs) > 0
+	}
+	if !any {
+		return
+	}
+	fmt.Fprintf(w, "\n## Simulated NICs\n\n")
+	fmt.Fprintf(w, "Each message may leave a NIC no earlier than its timing model says; *lateness* is how much later it actually left, and an *underrun* a message later than the tolerance: the host could not simulate the NIC fast enough, so that NIC's latency includes host overhead the modelled card would not have. Counts cover the whole sweep, warm-up included.\n\n")
+	fmt.Fprintf(w, "| series | host | model | messages | underruns | lateness p50 µs | p90 µs | max µs | filter errors | NIC replies |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range r.Series {
+		for _, n := range s.NICs {
+			rate := 0.0
+			if n.Messages > 0 {
+				rate = 100 * float64(n.Underruns) / float64(n.Messages)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %d (%.1f%%) | %.1f | %.1f | %.1f | %d | %d |\n", s.Name, n.Host, n.Model, n.Messages,
+				n.Underruns, rate, n.LatenessP50US, n.LatenessP90US, n.LatenessMaxUS, n.FilterErrors, n.NICReplies)
+		}
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,69 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nicrt/nicrt/bookinfo-harness/load"
+	"github.com/nicrt/nicrt/bookinfo-harness/topology"
+)
+
+// measure600 loads the page with exactly 600 requests over 4 connections
+// and checks that none failed.
+func measure600(t *testing.T, entry string, headers ...string) *load.Result {
+	t.Helper()
+	res, err := load.Run(context.Background(), load.Options{URL: entry, Connections: 4, Requests: 600, Headers: headers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 600 || res.Errors() != 0 {
+		t.Fatalf("%d requests, codes %v, %d degraded pages", res.Requests, res.Codes, res.Degraded)
+	}
+	return res
+}
+
+// testShares checks where reviews requests go: direct sends everything to
+// v3; sidecar-both and nic-offload with the default lb round robin spread
+// them evenly; with the jason-v2-v3 route config, jason reaches v2 only and
+// everyone else v3.
+func testShares(t *testing.T, bin string) {
+	t.Run("direct-all-v3", func(t *testing.T) {
+		u := startUp(t, bin, "--topology", topology.Direct)
+		if res := measure600(t, u.entry); res.Versions["v3"] != 600 {
+			t.Errorf("versions %v, want all 600 from v3", res.Versions)
+		}
+		u.stop(t, sigint)
+	})
+	for _, topo := range []string{topology.SidecarBoth, topology.NICOffload} {
+		t.Run(topo+"-round-robin", func(t *testing.T) {
+			u := startUp(t, bin, "--topology", topo)
+			res := measure600(t, u.entry)
+			for _, v := range []string{"v1", "v2", "v3"} {
+				if s := res.Share(v); math.Abs(s-1.0/3) > 0.05 {
+					t.Errorf("share of %s %.3f, want 1/3 ± 0.05 (versions %v)", v, s, res.Versions)
+				}
+			}
+			u.stop(t, sigint)
+		})
+		t.Run(topo+"-jason-v2-v3", func(t *testing.T) {
+			cfg, _ := filepath.Abs("../../examples/route/reviews-jason-v2-v3.json")
+			if _, err := os.Stat(cfg); err != nil {
+				t.Skipf("the route filter's examples are not in this tree yet: %v", err)
+			}
+			u := startUp(t, bin, "--topology", topo, "--filter-config", cfg)
+			cookie := signIn(t, u.entry, "jason")
+			if res := measure600(t, u.entry, "Cookie: "+cookie); res.Versions["v2"] != 600 {
+				t.Errorf("jason's pages came from %v, want all 600 from v2", res.Versions)
+			}
+			if res := measure600(t, u.entry); res.Versions["v3"] != 600 {
+				t.Errorf("anonymous pages came from %v, want all 600 from v3", res.Versions)
+			}
+			u.stop(t, sigint)
+		})
+	}
+}
