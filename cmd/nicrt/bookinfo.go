@@ -167,8 +167,10 @@ type serveHook struct {
 	// built (for example wraps DialContext); nil when not needed.
 	config func(cfg *bookinfo.Config) error
 	// wrap adjusts the listener and the handler before serving; the
-	// returned function, if any, runs after serving. nil when not needed.
-	wrap func(ln net.Listener, h http.Handler) (net.Listener, http.Handler, func(), error)
+	// returned function, if any, runs after serving has stopped and the
+	// service has let go of its upstream connections (its error becomes
+	// the command's). nil when not needed.
+	wrap func(ln net.Listener, h http.Handler) (net.Listener, http.Handler, func() error, error)
 }
 
 // serveHooks run in registration order (their files' init order).
@@ -211,7 +213,7 @@ func serveEnv(o *serveOpts) (func(string) string, error) {
 	}, nil
 }
 
-func runServe(_ *pflag.FlagSet, args []string) error {
+func runServe(_ *pflag.FlagSet, args []string) (err error) {
 	if len(args) != 0 {
 		return usagef("unexpected arguments %q", args)
 	}
@@ -243,6 +245,16 @@ func runServe(_ *pflag.FlagSet, args []string) error {
 			}
 		}
 	}
+	// What the hooks do after serving runs last, in reverse order, once
+	// the handler has closed its upstream connections.
+	var afters []func() error
+	defer func() {
+		for i := len(afters) - 1; i >= 0; i-- {
+			if aerr := afters[i](); aerr != nil && err == nil {
+				err = aerr
+			}
+		}
+	}()
 	h, err := bookinfo.NewHandler(cfg)
 	if err != nil {
 		return err
@@ -258,12 +270,14 @@ func runServe(_ *pflag.FlagSet, args []string) error {
 		if hk.wrap == nil {
 			continue
 		}
-		var done func()
-		if ln, h, done, err = hk.wrap(ln, h); err != nil {
+		wln, wh, done, err := hk.wrap(ln, h)
+		if err != nil {
+			ln.Close()
 			return err
 		}
+		ln, h = wln, wh
 		if done != nil {
-			defer done()
+			afters = append(afters, done)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

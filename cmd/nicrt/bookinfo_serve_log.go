@@ -21,7 +21,7 @@ func init() {
 			serveLogRequests = false
 			fs.BoolVar(&serveLogRequests, "log-requests", false, "log each request (method, path, x-request-id, end-user) to standard error; for tests, not for measurements")
 		},
-		wrap: func(ln net.Listener, h http.Handler) (net.Listener, http.Handler, func(), error) {
+		wrap: func(ln net.Listener, h http.Handler) (net.Listener, http.Handler, func() error, error) {
 			if !serveLogRequests {
 				return ln, h, nil, nil
 			}

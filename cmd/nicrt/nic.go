@@ -60,25 +60,51 @@ type nicCommon struct {
 // Model loads the --model preset or file.
 func (c *nicCommon) Model() (model.Config, error) { return model.Load(c.modelArg) }
 
-// filterSpec is one --filter FILE.wasm[:CONFIG]: a Proxy-Wasm module and the
-// plugin configuration passed to its proxy_on_configure.
+// filterSpec is one --filter FILE.wasm[:CONFIG|:@FILE]: a Proxy-Wasm module
+// and the plugin configuration passed to its proxy_on_configure.
 type filterSpec struct {
 	Path   string
 	Config string
+	// Flag is the flag the spec came from ("--filter", "--nic-filter"), so
+	// that an error loading it names the flag.
+	Flag string
 }
 
-func parseFilterSpec(s string) (filterSpec, error) {
+// parseFilterSpec reads one FILE.wasm[:CONFIG|:@FILE] given to flag. The
+// configuration is the text after the first colon, or with '@' the contents
+// of the file it names (curl's convention, as in --config).
+func parseFilterSpec(flag, s string) (filterSpec, error) {
 	path, cfg, _ := strings.Cut(s, ":")
 	if path == "" {
-		return filterSpec{}, fmt.Errorf("--filter %q: want FILE.wasm[:CONFIG]", s)
+		return filterSpec{}, fmt.Errorf("%s %q: want FILE.wasm[:CONFIG|:@FILE]", flag, s)
 	}
 	if !strings.HasSuffix(path, ".wasm") {
-		return filterSpec{}, fmt.Errorf("--filter %q: %q is not a .wasm file (want FILE.wasm[:CONFIG])", s, path)
+		return filterSpec{}, fmt.Errorf("%s %q: %q is not a .wasm file (want FILE.wasm[:CONFIG|:@FILE])", flag, s, path)
 	}
 	if _, err := os.Stat(path); err != nil {
-		return filterSpec{}, fmt.Errorf("--filter %q: %w", s, err)
+		return filterSpec{}, fmt.Errorf("%s %q: %w", flag, s, err)
 	}
-	return filterSpec{Path: path, Config: cfg}, nil
+	if strings.HasPrefix(cfg, "@") {
+		b, err := readArg(cfg)
+		if err != nil {
+			return filterSpec{}, fmt.Errorf("%s %q: configuration: %w", flag, s, err)
+		}
+		cfg = string(b)
+	}
+	return filterSpec{Path: path, Config: cfg, Flag: flag}, nil
+}
+
+// parseFilterSpecs parses every value of a repeatable filter flag.
+func parseFilterSpecs(flag string, values []string) ([]filterSpec, error) {
+	specs := make([]filterSpec, 0, len(values))
+	for _, s := range values {
+		f, err := parseFilterSpec(flag, s)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, f)
+	}
+	return specs, nil
 }
 
 // nicEngines builds the NIC's n engines running the given filters. It is
@@ -105,17 +131,7 @@ func (c *nicCommon) Engines() (func(n int) ([]engine.Engine, error), error) {
 }
 
 // specs parses every --filter.
-func (c *nicCommon) specs() ([]filterSpec, error) {
-	specs := make([]filterSpec, 0, len(c.filters))
-	for _, s := range c.filters {
-		f, err := parseFilterSpec(s)
-		if err != nil {
-			return nil, err
-		}
-		specs = append(specs, f)
-	}
-	return specs, nil
-}
+func (c *nicCommon) specs() ([]filterSpec, error) { return parseFilterSpecs("--filter", c.filters) }
 
 func init() {
 	common := &nicCommon{}
@@ -137,7 +153,7 @@ func init() {
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&common.modelArg, "model", model.DefaultPreset,
 				"timing model: a preset ("+strings.Join(model.Presets(), ", ")+") or a YAML/JSON file")
-			fs.StringArrayVar(&common.filters, "filter", nil, "Proxy-Wasm filter FILE.wasm[:CONFIG] to run on the NIC's engines (repeatable, in chain order)")
+			fs.StringArrayVar(&common.filters, "filter", nil, "Proxy-Wasm filter FILE.wasm[:CONFIG|:@CONFIGFILE] to run on the NIC's engines (repeatable, in chain order)")
 			fs.Bool("print-model", false, "print the resolved timing model as YAML and exit")
 			for _, name := range nicModeNames() {
 				if f := nicModes[name].flags; f != nil {

@@ -36,7 +36,8 @@ func newNICHost(ctx context.Context) (*runtime.Host, error) {
 
 // loadNICSlot loads the filters into a new NIC host and returns the host,
 // a slot holding their chain (which an admin API may swap), and whether a
-// filter may pause messages (wasmengine.MayPause).
+// filter may pause messages (wasmengine.MayPause). On error nothing is left
+// running.
 func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Host, *runtime.Slot, bool, error) {
 	h, err := newNICHost(ctx)
 	if err != nil {
@@ -46,19 +47,24 @@ func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Ho
 	mayPause := false
 	for i, s := range specs {
 		wasm, err := readWasm(s.Path)
-		if err != nil {
-			return nil, nil, false, err
+		if err == nil {
+			var p *runtime.Plugin
+			p, err = h.Load(ctx, wasm, runtime.PluginConfig{
+				Name:              fmt.Sprintf("%s-%d", pluginName(s.Path), i),
+				Configuration:     []byte(s.Config),
+				PoolSize:          pool,
+				CountInstructions: true,
+			})
+			plugins = append(plugins, p)
 		}
-		p, err := h.Load(ctx, wasm, runtime.PluginConfig{
-			Name:              fmt.Sprintf("%s-%d", pluginName(s.Path), i),
-			Configuration:     []byte(s.Config),
-			PoolSize:          pool,
-			CountInstructions: true,
-		})
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("--filter %s: %w", s.Path, err)
+			h.Close(ctx)
+			flag := s.Flag
+			if flag == "" {
+				flag = "--filter"
+			}
+			return nil, nil, false, fmt.Errorf("%s %s: %w", flag, s.Path, err)
 		}
-		plugins = append(plugins, p)
 		mayPause = mayPause || wasmengine.MayPause(h.Inspect(ctx, wasm))
 	}
 	return h, runtime.NewSlot(runtime.NewChain(plugins...)), mayPause, nil
@@ -71,4 +77,22 @@ func shareEngine(e engine.Engine, n int) []engine.Engine {
 		engines[i] = e
 	}
 	return engines
+}
+
+// liveNICEngines loads the filters for a live NIC with count engines: one
+// wasmengine over their chain fills every engine slot. It returns the
+// engines, whether a filter may pause (live.Options.PausingFilters), and a
+// function that releases them once the NIC is closed.
+func liveNICEngines(specs []filterSpec, count int) ([]engine.Engine, bool, func(), error) {
+	ctx := context.Background()
+	h, slot, mayPause, err := loadNICSlot(ctx, specs, 2)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	e := wasmengine.New(slot)
+	release := func() {
+		e.Close()
+		h.Close(ctx)
+	}
+	return shareEngine(e, count), mayPause, release, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nicrt/nicrt/nicsim/live"
-	"github.com/nicrt/nicrt/nicsim/wasmengine"
 )
 
 // The live relay: `nicrt nic --listen ADDR --upstream ADDR` puts the
@@ -64,15 +63,12 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 	}
 	opt := live.Options{Model: cfg, Tolerance: tolerance}
 	if len(specs) > 0 {
-		h, slot, mayPause, err := loadNICSlot(context.Background(), specs, 2)
+		engines, mayPause, release, err := liveNICEngines(specs, cfg.Engine.Count)
 		if err != nil {
 			return err
 		}
-		opt.PausingFilters = mayPause
-		defer h.Close(context.Background())
-		e := wasmengine.New(slot)
-		defer e.Close()
-		opt.Engines = shareEngine(e, cfg.Engine.Count)
+		defer release()
+		opt.Engines, opt.PausingFilters = engines, mayPause
 	}
 	var pcap *os.File
 	if pcapPath != "" {
