@@ -49,6 +49,9 @@ func testShares(t *testing.T, bin string) {
 				}
 			}
 			u.stop(t, sigint)
+			if topo == topology.NICOffload {
+				checkNICAccounts(t, u, 600)
+			}
 		})
 		t.Run(topo+"-jason-v2-v3", func(t *testing.T) {
 			cfg, _ := filepath.Abs("../../examples/route/reviews-jason-v2-v3.json")

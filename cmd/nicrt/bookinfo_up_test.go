@@ -204,6 +204,8 @@ func TestHarness(t *testing.T) {
 	t.Run("headers-reach-ratings", func(t *testing.T) { testUpHeadersReachRatings(t, bin) })
 	t.Run("up-killed-leaves-nothing", func(t *testing.T) { testUpKilledLeavesNothing(t, bin) })
 	t.Run("shares", func(t *testing.T) { testShares(t, bin) })
+	t.Run("serve-nic-usage", func(t *testing.T) { testServeNICUsage(t, bin) })
+	t.Run("serve-nic", func(t *testing.T) { testServeNIC(t, bin) })
 	t.Run("bench-short", func(t *testing.T) { testBenchShort(t, bin) })
 	t.Run("bench-interrupted", func(t *testing.T) { testBenchInterrupted(t, bin) })
 }
