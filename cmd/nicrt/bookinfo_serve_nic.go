@@ -93,6 +93,11 @@ func serveNICConfig(cfg *bookinfo.Config) error {
 	if serve.outbound != "" {
 		return usagef("--nic and --outbound exclude each other: the NIC is the host's way out")
 	}
+	if host, _, err := net.SplitHostPort(serve.listen); err == nil {
+		if ip, err := netip.ParseAddr(host); err == nil && !ip.Unmap().Is4() && !ip.IsUnspecified() {
+			return usagef("--nic with --listen %s: the NIC's frames are IPv4, listen on an IPv4 address", serve.listen)
+		}
+	}
 	if o.tolerance <= 0 {
 		return usagef("--nic-tolerance %v: must be positive", o.tolerance)
 	}

@@ -138,6 +138,7 @@ func testServeNICUsage(t *testing.T, bin string) {
 		{[]string{"--nic", "--nic-filter", "x.txt"}, 2, `--nic-filter "x.txt": "x.txt" is not a .wasm file`},
 		{[]string{"--nic", "--nic-model", "no-such-model"}, 1, "--nic-model no-such-model: model: \"no-such-model\" is neither a preset"},
 		{[]string{"--nic", "--nic-tolerance", "0s"}, 2, "--nic-tolerance 0s: must be positive"},
+		{[]string{"--nic", "--listen", "[::1]:0"}, 2, "--nic with --listen [::1]:0: the NIC's frames are IPv4"},
 	} {
 		cmd := exec.Command(bin, append([]string{"bookinfo", "serve", "--service", "ratings", "--listen", "127.0.0.1:0"}, tc.args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
