@@ -6,6 +6,9 @@ BIN      ?= bin
 FILTERS  := $(patsubst filters/%/main.go,%,$(wildcard filters/*/main.go))
 WASMS    := $(patsubst %,filters/%.wasm,$(FILTERS))
 GOSRC    := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
+# What every filter links besides its own directory: the guest layer and the
+# filters' shared packages.
+FILTERLIB := $(shell find filters/proxywasm filters/internal -name '*.go' -not -name '*_test.go' 2>/dev/null)
 
 .PHONY: all build filters test vet bench demo clean help
 
@@ -28,7 +31,7 @@ filters: $(WASMS)
 
 # A filter is a Go reactor module: _initialize plus //go:wasmexport callbacks.
 .SECONDEXPANSION:
-filters/%.wasm: $$(wildcard filters/$$*/*.go) $(wildcard filters/proxywasm/*.go) go.mod
+filters/%.wasm: $$(wildcard filters/$$*/*.go) $(FILTERLIB) go.mod go.sum
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $@ ./filters/$*
 
 vet:

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/nicrt/nicrt/runtime/internal/wasmcheck"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -56,9 +58,9 @@ var wasmMagic = []byte{0, 'a', 's', 'm'}
 func (h *Host) analyze(ctx context.Context, rt wazero.Runtime, wasm []byte) (*Report, wazero.CompiledModule, error) {
 	sum := sha256.Sum256(wasm)
 	r := &Report{Size: len(wasm), SHA256: hex.EncodeToString(sum[:])}
-	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic) {
-		r.Problems = append(r.Problems, "not a WebAssembly module (the file does not start with \\0asm)")
-		return r, nil, fmt.Errorf("%s", r.Problems[0])
+	if err := checkModule(wasm); err != nil {
+		r.Problems = append(r.Problems, err.Error())
+		return r, nil, err
 	}
 	cm, err := compile(ctx, rt, wasm)
 	if err != nil {
@@ -149,6 +151,19 @@ func signature(d api.FunctionDefinition) string {
 	}
 	b.WriteByte(')')
 	return b.String()
+}
+
+// checkModule refuses what is not a module, and a module whose declared
+// counts do not fit its bytes: wazero trusts those counts and can abort the
+// whole process on a few malformed bytes (runtime/internal/wasmcheck).
+func checkModule(wasm []byte) error {
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic) {
+		return errors.New("not a WebAssembly module (the file does not start with \\0asm)")
+	}
+	if err := wasmcheck.Check(wasm); err != nil {
+		return fmt.Errorf("invalid module: %w", err)
+	}
+	return nil
 }
 
 // compile is wazero's CompileModule, with a panic inside wazero's decoder

@@ -203,6 +203,11 @@ func (h *Host) Load(ctx context.Context, wasm []byte, cfg PluginConfig) (*Plugin
 	sum := sha256.Sum256(wasm)
 	original := len(wasm)
 	t0 := time.Now()
+	// The rewriter and the compiler both decode the module: bound what it
+	// declares before either sees it (see analyze).
+	if err := checkModule(wasm); err != nil {
+		return nil, &LoadError{Plugin: cfg.Name, Stage: "compile", Err: err}
+	}
 	prep, err := h.prepare(ctx, wasm, cfg.CountInstructions)
 	if err != nil {
 		return nil, &LoadError{Plugin: cfg.Name, Stage: "module", Err: err}

@@ -584,6 +584,7 @@ func TestFailures(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	h, _ := newTestHost(t, HostConfig{})
 	good := testGuest(t)
+	hugeImports := []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 2, 5, 0xff, 0xff, 0xff, 0xff, 0x0f}
 	cases := []struct {
 		name  string
 		wasm  []byte
@@ -593,6 +594,10 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"not wasm", []byte("#!/bin/sh\necho hi\n"), PluginConfig{Name: "x"}, "compile", "not a WebAssembly module"},
 		{"truncated", good[:1000], PluginConfig{Name: "x"}, "compile", "invalid module"},
+		// 15 bytes declaring 2^32-1 imports: wazero alone would try to
+		// allocate for all of them and abort the process.
+		{"huge import count", hugeImports, PluginConfig{Name: "x"}, "compile", "import section at byte offset 10 (0xa): declares 4294967295 imports"},
+		{"huge import count, counted", hugeImports, PluginConfig{Name: "x", CountInstructions: true}, "compile", "declares 4294967295 imports"},
 		{"no marker", wasmbuild.Go(t, "testdata/guests/nomarker"), PluginConfig{Name: "x"}, "module", "missing export proxy_abi_version_0_2_1"},
 		{"unknown import", wasmbuild.Go(t, "testdata/guests/badimport"), PluginConfig{Name: "x"}, "module", "env.proxy_teleport(i32)->(i32) (not provided by nicrt)"},
 		{"wrong signature", wasmbuild.Go(t, "testdata/guests/badimport"), PluginConfig{Name: "x"}, "module", "env.proxy_log(i32)->(i32) (nicrt provides it as (i32,i32,i32)->(i32))"},
