@@ -32,12 +32,14 @@ import (
 type serveNICFlags struct {
 	on                 bool
 	model, stats, pcap string
+	admin              string
 	filters, clusters  []string
 	quiet              bool
 	tolerance          time.Duration
 	fs                 *pflag.FlagSet // to tell which flags were given
 	nic                *live.NIC      // built by config, wrapped around the listener by wrap
-	release            func()         // frees the filters' engines after the NIC closed
+	engines            *liveFilters   // the filters' engines, freed after the NIC closed
+	adm                *nicAdmin      // the NIC's admin API (--nic-admin)
 	pcapFile           *os.File
 }
 
@@ -72,6 +74,7 @@ func serveNICFlagSet(fs *pflag.FlagSet) {
 	fs.StringVar(&serveNIC.stats, "nic-stats", "", "at exit, write the NIC's account (messages, underruns, lateness; what nicrt bench collects) to this file as JSON")
 	fs.BoolVar(&serveNIC.quiet, "nic-quiet", false, "do not write the NIC's summary to standard error at exit")
 	fs.DurationVar(&serveNIC.tolerance, "nic-tolerance", live.DefaultTolerance, "lateness beyond which a message the NIC released counts as an underrun")
+	fs.StringVar(&serveNIC.admin, "nic-admin", "", "serve the NIC's admin API (nicrt load/ls/unload swap its filters while it runs) on this loopback address; default none")
 }
 
 // serveNICConfig checks the NIC flags, builds the NIC and routes the
@@ -115,11 +118,13 @@ func serveNICConfig(cfg *bookinfo.Config) error {
 	}
 	opt := live.Options{Model: m, Clusters: clusters, Tolerance: o.tolerance, HostIP: listenIPv4(serve.listen),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if len(specs) > 0 {
+	if len(specs) > 0 || o.admin != "" {
 		// One engine set for both directions: the card has one pipeline.
-		if opt.Engines, opt.PausingFilters, o.release, err = liveNICEngines(specs, m.Engine.Count); err != nil {
+		// With an admin API they run the chain it swaps, empty or not.
+		if o.engines, err = newLiveFilters(specs, m.Engine.Count); err != nil {
 			return err
 		}
+		opt.Engines, opt.PausingFilters = o.engines.engines, o.engines.mayPause
 	}
 	if o.pcap != "" {
 		if o.pcapFile, err = os.Create(o.pcap); err != nil {
@@ -132,8 +137,19 @@ func serveNICConfig(cfg *bookinfo.Config) error {
 		o.cleanup()
 		return fmt.Errorf("--nic: %w", err)
 	}
+	if o.admin != "" {
+		dump := nicAdminDump{Listen: serve.listen, Clusters: clusters, Tolerance: o.tolerance.String()}
+		if o.adm, err = startNICAdmin(o.admin, "", o.nic, o.engines, dump, opt.Logger); err != nil {
+			o.nic.Close()
+			o.cleanup()
+			return fmt.Errorf("--nic-admin: %w", err)
+		}
+	}
 	cfg.DialContext = o.nic.DialContext
 	fmt.Fprintf(os.Stderr, "bookinfo %s: simulated NIC (model %s, %s, %d clusters)\n", serve.service, m.Name, describeFilters(specs), len(clusters))
+	if o.adm != nil {
+		fmt.Fprintf(os.Stderr, "bookinfo %s: NIC admin API on %s\n", serve.service, o.adm.Addr())
+	}
 	return nil
 }
 
@@ -151,8 +167,8 @@ func describeFilters(specs []filterSpec) string {
 
 // cleanup frees what config built when it cannot finish.
 func (o *serveNICFlags) cleanup() {
-	if o.release != nil {
-		o.release()
+	if o.engines != nil {
+		o.engines.close()
 	}
 	if o.pcapFile != nil {
 		o.pcapFile.Close()
@@ -172,11 +188,16 @@ func serveNICWrap(ln net.Listener, h http.Handler) (net.Listener, http.Handler, 
 // are reset), then writes its summary and its account.
 func (o *serveNICFlags) finish() error {
 	var errs []error
+	if o.adm != nil {
+		if err := o.adm.stop(); err != nil {
+			errs = append(errs, fmt.Errorf("--nic-admin: %w", err))
+		}
+	}
 	if err := o.nic.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("--nic-pcap %s: %w", o.pcap, err))
 	}
-	if o.release != nil {
-		o.release()
+	if o.engines != nil {
+		o.engines.close()
 	}
 	if o.pcapFile != nil {
 		if err := o.pcapFile.Close(); err != nil {

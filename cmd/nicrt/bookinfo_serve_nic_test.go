@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nicrt/nicrt/admin"
 	"github.com/nicrt/nicrt/bookinfo-harness/bench"
 	"github.com/nicrt/nicrt/nicsim/live"
 	"github.com/nicrt/nicrt/nicsim/pcapio"
@@ -174,7 +175,7 @@ func testServeNIC(t *testing.T, bin string) {
 		name string
 		args []string
 	}{
-		{"routing-header", []string{"--nic-filter", lb + ":@" + cfg, "--nic-cluster", "ratings-only=" + ratings.addr}},
+		{"routing-header", []string{"--nic-filter", lb + ":@" + cfg, "--nic-cluster", "ratings-only=" + ratings.addr, "--nic-admin", "127.0.0.1:0"}},
 		{"request-host", []string{"--nic-cluster", "ratings=" + ratings.addr}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,6 +192,9 @@ func testServeNIC(t *testing.T, bin string) {
 				if resp.StatusCode != 200 || !strings.Contains(string(body), `"stars"`) || strings.Contains(string(body), "unavailable") {
 					t.Fatalf("reviews answered %d without ratings:\n%s\nstderr:\n%s", resp.StatusCode, body, reviews.stderr)
 				}
+			}
+			if tc.name == "routing-header" {
+				checkServeNICAdmin(t, bin, reviews)
 			}
 			reviews.stop(t)
 			if err := <-reviews.done; err != nil {
@@ -228,6 +232,27 @@ func testServeNIC(t *testing.T, bin string) {
 	ratings.stop(t)
 	if r := readNICReport(t, ratingsStats); r.Host != "ratings" || r.Messages != 2*2*pages || r.NICReplies != 0 {
 		t.Errorf("ratings' NIC account %+v, want %d messages", r, 2*2*pages)
+	}
+}
+
+// checkServeNICAdmin finds the NIC admin API a `bookinfo serve --nic
+// --nic-admin` process announced on stderr and lists its filters with
+// `nicrt ls`: the NIC's one chain holds the lb filter given with --nic-filter.
+func checkServeNICAdmin(t *testing.T, bin string, p *proc) {
+	t.Helper()
+	_, rest, ok := strings.Cut(p.stderr.String(), "NIC admin API on ")
+	addr, _, _ := strings.Cut(rest, "\n")
+	if !ok || addr == "" {
+		t.Fatalf("no NIC admin API line on stderr:\n%s", p.stderr)
+	}
+	out, err := exec.Command(bin, "ls", "--admin", addr, "--json").Output()
+	var list admin.ListResponse
+	if err == nil {
+		err = json.Unmarshal(out, &list)
+	}
+	if err != nil || list.Kind != "nic" || len(list.Chains) != 1 || list.Chains[0].Name != "nic" ||
+		len(list.Chains[0].Filters) != 1 || list.Chains[0].Filters[0].Stats.Streams == 0 {
+		t.Errorf("nicrt ls --admin %s (%v):\n%s", addr, err, out)
 	}
 }
 

@@ -79,20 +79,36 @@ func shareEngine(e engine.Engine, n int) []engine.Engine {
 	return engines
 }
 
-// liveNICEngines loads the filters for a live NIC with count engines: one
-// wasmengine over their chain fills every engine slot. It returns the
-// engines, whether a filter may pause (live.Options.PausingFilters), and a
-// function that releases them once the NIC is closed.
-func liveNICEngines(specs []filterSpec, count int) ([]engine.Engine, bool, func(), error) {
-	ctx := context.Background()
-	h, slot, mayPause, err := loadNICSlot(ctx, specs, 2)
+// liveFilters is the filter chain of a live NIC: the runtime host that
+// loads its plugins, the slot holding the chain (an admin API swaps it while
+// the NIC runs) and the engines the NIC drives over it.
+type liveFilters struct {
+	host     *runtime.Host
+	slot     *runtime.Slot
+	engine   *wasmengine.Engine
+	engines  []engine.Engine // the one engine in every one of the model's engine slots
+	mayPause bool            // a filter may pause a message (live.Options.PausingFilters)
+}
+
+// livePoolSize is the VMs per filter of a live NIC: the simulation runs
+// engines one at a time on its goroutine, a second VM serves a paused
+// exchange or a worker meanwhile.
+const livePoolSize = 2
+
+// newLiveFilters loads the filters (possibly none, for a chain an admin API
+// fills later) for a live NIC with count engines. Close it once the NIC is
+// closed.
+func newLiveFilters(specs []filterSpec, count int) (*liveFilters, error) {
+	h, slot, mayPause, err := loadNICSlot(context.Background(), specs, livePoolSize)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, err
 	}
 	e := wasmengine.New(slot)
-	release := func() {
-		e.Close()
-		h.Close(ctx)
-	}
-	return shareEngine(e, count), mayPause, release, nil
+	return &liveFilters{host: h, slot: slot, engine: e, engines: shareEngine(e, count), mayPause: mayPause}, nil
+}
+
+// close releases the engines, the plugins and the host.
+func (f *liveFilters) close() {
+	f.engine.Close()
+	f.host.Close(context.Background())
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -23,13 +24,15 @@ func init() {
 	registerNICMode(&nicMode{
 		name:    "",
 		summary: "relay a service through the live simulated NIC (the model's delays, the filters, real sockets)",
-		usage:   "--listen ADDR --upstream ADDR [--model FILE|PRESET] [--filter FILE.wasm[:CONFIG]]... [--pcap OUT.pcap]",
+		usage:   "--listen ADDR --upstream ADDR [--model FILE|PRESET] [--filter FILE.wasm[:CONFIG]]... [--pcap OUT.pcap] [--admin ADDR]",
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("listen", "", "live: address the NIC accepts clients on (IPv4)")
 			fs.String("upstream", "", "live: address of the service behind the NIC")
 			fs.String("pcap", "", "live: write every frame that left the NIC, stamped with its simulated departure, to this pcap")
 			fs.Duration("tolerance", live.DefaultTolerance, "live: lateness beyond which a released message counts as an underrun")
 			fs.Duration("grace", 10*time.Second, "live: on SIGINT/SIGTERM, how long open connections may take to finish")
+			fs.String("admin", "", "live: serve the admin API (the sidecar's: nicrt load/ls/unload swap the NIC's filters while it runs) on this address; default none")
+			fs.String("admin-token-file", "", "live: file holding the admin API's bearer token (required for a non-loopback --admin)")
 		},
 		run: runNICLive,
 	})
@@ -61,14 +64,20 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 	if err != nil {
 		return err
 	}
+	adminAddr, _ := fs.GetString("admin")
+	token, err := readTokenFile(fs)
+	if err != nil {
+		return err
+	}
 	opt := live.Options{Model: cfg, Tolerance: tolerance}
-	if len(specs) > 0 {
-		engines, mayPause, release, err := liveNICEngines(specs, cfg.Engine.Count)
-		if err != nil {
+	var filters *liveFilters
+	if len(specs) > 0 || adminAddr != "" {
+		// With an admin API the engines run the chain it swaps, empty or not.
+		if filters, err = newLiveFilters(specs, cfg.Engine.Count); err != nil {
 			return err
 		}
-		defer release()
-		opt.Engines, opt.PausingFilters = engines, mayPause
+		defer filters.close()
+		opt.Engines, opt.PausingFilters = filters.engines, filters.mayPause
 	}
 	var pcap *os.File
 	if pcapPath != "" {
@@ -87,19 +96,32 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 		ln.Close()
 		return err
 	}
-	filters := "no filters"
-	if len(specs) > 0 {
-		names := make([]string, len(specs))
-		for i, s := range specs {
-			names[i] = s.Path
+	var adm *nicAdmin
+	if adminAddr != "" {
+		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+		dump := nicAdminDump{Listen: ln.Addr().String(), Upstream: upstream, Tolerance: tolerance.String()}
+		if adm, err = startNICAdmin(adminAddr, token, n, filters, dump, log); err != nil {
+			ln.Close()
+			n.Close()
+			return err
 		}
-		filters = "filters " + strings.Join(names, ", ")
 	}
-	fmt.Printf("nicrt nic: listening on %s, relaying to %s through the simulated NIC (model %s, %s)\n", ln.Addr(), upstream, cfg.Name, filters)
+	fmt.Printf("nicrt nic: listening on %s, relaying to %s through the simulated NIC (model %s, %s)\n", ln.Addr(), upstream, cfg.Name, describeFilters(specs))
+	if adm != nil {
+		fmt.Printf("nicrt nic: admin API on %s (chain %q)\n", adm.Addr(), nicChain)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if adm != nil {
+		context.AfterFunc(ctx, adm.drain)
+	}
 	err = n.Relay(ctx, ln, upstream, grace)
 	fmt.Fprintf(os.Stderr, "nicrt nic: stopped\n")
+	if adm != nil {
+		if aerr := adm.stop(); err == nil && aerr != nil {
+			err = fmt.Errorf("admin API: %w", aerr)
+		}
+	}
 	if cerr := n.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("--pcap %s: %w", pcapPath, cerr)
 	}
@@ -114,4 +136,22 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 		fmt.Printf("frames that left the NIC, with their simulated departure times: %s\n", pcapPath)
 	}
 	return err
+}
+
+// readTokenFile reads --admin-token-file: the token, its trailing newline
+// dropped; "" when the flag is not given.
+func readTokenFile(fs *pflag.FlagSet) (string, error) {
+	path, _ := fs.GetString("admin-token-file")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--admin-token-file: %w", err)
+	}
+	tok := strings.TrimRight(string(b), "\r\n")
+	if tok == "" {
+		return "", fmt.Errorf("--admin-token-file %s: the file is empty", path)
+	}
+	return tok, nil
 }

@@ -25,14 +25,16 @@ import (
 type nicProc struct {
 	cmd    *exec.Cmd
 	addr   string
+	admin  string // the admin API's address, with --admin
 	out    *syncBuffer // stdout after the first line
 	stderr *syncBuffer
 	done   chan error
 }
 
 // startNICProc runs `nicrt nic --listen 127.0.0.1:0 args...` and waits for
-// its first line, which names the address it listens on. The process is
-// killed at the end of the test if it still runs.
+// its first line, which names the address it listens on (and, with
+// --admin, the second, naming the admin API's). The process is killed at
+// the end of the test if it still runs.
 func startNICProc(t *testing.T, bin string, args ...string) *nicProc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"nic", "--listen", "127.0.0.1:0"}, args...)...)
@@ -52,10 +54,18 @@ func startNICProc(t *testing.T, bin string, args ...string) *nicProc {
 			<-p.done
 		}
 	})
+	withAdmin := false
+	for _, a := range args {
+		withAdmin = withAdmin || a == "--admin"
+	}
 	first := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(stdout)
 		line, _ := br.ReadString('\n')
+		if withAdmin {
+			second, _ := br.ReadString('\n')
+			line += second
+		}
 		first <- line
 		io.Copy(p.out, br)
 		p.done <- cmd.Wait()
@@ -68,6 +78,13 @@ func startNICProc(t *testing.T, bin string, args ...string) *nicProc {
 			t.Fatalf("no listening line (got %q); stderr:\n%s", line, p.stderr)
 		}
 		p.addr = addr
+		if withAdmin {
+			_, rest, ok := strings.Cut(line, "admin API on ")
+			p.admin, _, _ = strings.Cut(rest, " ")
+			if !ok || p.admin == "" {
+				t.Fatalf("no admin API line (got %q); stderr:\n%s", line, p.stderr)
+			}
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("nicrt nic did not start; stderr:\n%s", p.stderr)
 	}
