@@ -200,6 +200,8 @@ func TestNICLiveUsage(t *testing.T) {
 		{[]string{"nic", "bogus", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"}, `unknown mode "bogus"`},
 		{[]string{"nic", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--model", "nope"}, `"nope" is neither a preset`},
 		{[]string{"nic", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--filter", "x.txt"}, "is not a .wasm file"},
+		{[]string{"nic", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--admin", "0.0.0.0:0"}, "refusing to listen on 0.0.0.0:0 without a token"},
+		{[]string{"nic", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--admin", "127.0.0.1:0", "--admin-token-file", "/nonexistent"}, "--admin-token-file: open /nonexistent"},
 	} {
 		code, _, stderr := nicRun(t, c.args...)
 		if code == 0 || !strings.Contains(stderr, c.want) {
