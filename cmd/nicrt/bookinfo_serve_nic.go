@@ -17,6 +17,7 @@ import (
 
 	"github.com/nicrt/nicrt/bookinfo-harness/bench"
 	"github.com/nicrt/nicrt/bookinfo-harness/bookinfo"
+	"github.com/nicrt/nicrt/nicsim/engine"
 	"github.com/nicrt/nicrt/nicsim/live"
 	"github.com/nicrt/nicrt/nicsim/model"
 )
@@ -34,6 +35,7 @@ type serveNICFlags struct {
 	model, stats, pcap string
 	admin              string
 	filters, clusters  []string
+	ingressFilters     []string
 	quiet              bool
 	tolerance          time.Duration
 	fs                 *pflag.FlagSet // to tell which flags were given
@@ -61,14 +63,16 @@ The simulated NIC (--nic; docs/harness.md, docs/nicsim.md):
       --nic-cluster reviews=127.0.0.1:9082,127.0.0.1:9083
   Upstreams named logically (details:9080 by default) go to the cluster the
   filters' routing header (x-nicrt-cluster) names, else to the cluster named
-  by the request's host, else to the address dialed.
+  by the request's host, else to the address dialed. --nic-filter runs on the
+  calls the service makes (egress), --nic-ingress-filter on those it serves.
 `
 
 func serveNICFlagSet(fs *pflag.FlagSet) {
 	serveNIC = serveNICFlags{fs: fs}
 	fs.BoolVar(&serveNIC.on, "nic", false, "run the host's simulated NIC around the service: its listener (ingress) and its upstream dialer (egress)")
 	fs.StringVar(&serveNIC.model, "nic-model", model.DefaultPreset, "NIC timing model: a preset ("+strings.Join(model.Presets(), ", ")+") or a YAML/JSON file")
-	fs.StringArrayVar(&serveNIC.filters, "nic-filter", nil, "Proxy-Wasm filter FILE.wasm[:CONFIG|:@CONFIGFILE] on the NIC's engines, for the messages of both directions (repeatable, in chain order); default: pass-through engines")
+	fs.StringArrayVar(&serveNIC.filters, "nic-filter", nil, "Proxy-Wasm filter FILE.wasm[:CONFIG|:@CONFIGFILE] on the NIC's engines for the exchanges the service starts (egress: an outbound sidecar's chain, where lb/route choose the upstream cluster; repeatable, in chain order); default: pass-through")
+	fs.StringArrayVar(&serveNIC.ingressFilters, "nic-ingress-filter", nil, "Proxy-Wasm filter FILE.wasm[:CONFIG|:@CONFIGFILE] on the NIC's engines for the exchanges that come in from the wire (ingress: an inbound sidecar's chain; repeatable, in chain order); default: pass-through")
 	fs.StringArrayVar(&serveNIC.clusters, "nic-cluster", nil, "egress cluster NAME=HOST:PORT[,HOST:PORT...] that the routing header or a request's host may name; endpoints in turn (repeatable)")
 	fs.StringVar(&serveNIC.pcap, "nic-pcap", "", "write every frame that left the NIC, stamped with its simulated departure, to this pcap")
 	fs.StringVar(&serveNIC.stats, "nic-stats", "", "at exit, write the NIC's account (messages, underruns, lateness; what nicrt bench collects) to this file as JSON")
@@ -112,19 +116,41 @@ func serveNICConfig(cfg *bookinfo.Config) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	ingressSpecs, err := parseFilterSpecs("--nic-ingress-filter", o.ingressFilters)
+	if err != nil {
+		return usagef("%v", err)
+	}
 	m, err := model.Load(o.model)
 	if err != nil {
 		return fmt.Errorf("--nic-model %s: %w", o.model, err)
 	}
 	opt := live.Options{Model: m, Clusters: clusters, Tolerance: o.tolerance, HostIP: listenIPv4(serve.listen),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	// A chain per direction, as sidecars have per listener: the exchanges
+	// the service starts run --nic-filter, those from the wire
+	// --nic-ingress-filter. A direction without filters passes messages
+	// through, unless an admin API may fill its chain later.
+	var chains []chainSpec
+	if len(ingressSpecs) > 0 || o.admin != "" {
+		chains = append(chains, chainSpec{chainIngress, ingressSpecs})
+	}
 	if len(specs) > 0 || o.admin != "" {
-		// One engine set for both directions: the card has one pipeline.
-		// With an admin API they run the chain it swaps, empty or not.
-		if o.engines, err = newLiveFilters(specs, m.Engine.Count); err != nil {
+		chains = append(chains, chainSpec{chainEgress, specs})
+	}
+	if len(chains) > 0 {
+		if o.engines, err = newLiveFilters(m.Engine.Count, chains...); err != nil {
 			return err
 		}
-		opt.Engines, opt.PausingFilters = o.engines.engines, o.engines.mayPause
+		opt.Engines, opt.EgressEngines = o.engines.engines(chainIngress), o.engines.engines(chainEgress)
+		// nil means pass-through for Engines, but "as Engines" for
+		// EgressEngines: say pass-through explicitly.
+		if opt.Engines == nil {
+			opt.Engines = engine.NewPassThrough(m.Engine.Count)
+		}
+		if opt.EgressEngines == nil {
+			opt.EgressEngines = engine.NewPassThrough(m.Engine.Count)
+		}
+		opt.PausingFilters = o.engines.mayPause
 	}
 	if o.pcap != "" {
 		if o.pcapFile, err = os.Create(o.pcap); err != nil {
@@ -146,7 +172,8 @@ func serveNICConfig(cfg *bookinfo.Config) error {
 		}
 	}
 	cfg.DialContext = o.nic.DialContext
-	fmt.Fprintf(os.Stderr, "bookinfo %s: simulated NIC (model %s, %s, %d clusters)\n", serve.service, m.Name, describeFilters(specs), len(clusters))
+	fmt.Fprintf(os.Stderr, "bookinfo %s: simulated NIC (model %s; egress: %s; ingress: %s; %d clusters)\n",
+		serve.service, m.Name, describeFilters(specs), describeFilters(ingressSpecs), len(clusters))
 	if o.adm != nil {
 		fmt.Fprintf(os.Stderr, "bookinfo %s: NIC admin API on %s\n", serve.service, o.adm.Addr())
 	}

@@ -176,7 +176,7 @@ func testServeNIC(t *testing.T, bin string) {
 		args []string
 	}{
 		{"routing-header", []string{"--nic-filter", lb + ":@" + cfg, "--nic-cluster", "ratings-only=" + ratings.addr, "--nic-admin", "127.0.0.1:0"}},
-		{"request-host", []string{"--nic-cluster", "ratings=" + ratings.addr}},
+		{"request-host", []string{"--nic-cluster", "ratings=" + ratings.addr, "--nic-ingress-filter", lb + ":@" + cfg, "--nic-admin", "127.0.0.1:0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stats, pcap := filepath.Join(dir, tc.name+".nic.json"), filepath.Join(dir, tc.name+".pcap")
@@ -193,8 +193,13 @@ func testServeNIC(t *testing.T, bin string) {
 					t.Fatalf("reviews answered %d without ratings:\n%s\nstderr:\n%s", resp.StatusCode, body, reviews.stderr)
 				}
 			}
+			// The filters ran where they were put: --nic-filter on the
+			// calls to ratings (egress), --nic-ingress-filter on the
+			// requests for reviews.
 			if tc.name == "routing-header" {
-				checkServeNICAdmin(t, bin, reviews)
+				checkServeNICAdmin(t, bin, reviews, -1, pages)
+			} else {
+				checkServeNICAdmin(t, bin, reviews, pages, -1)
 			}
 			reviews.stop(t)
 			if err := <-reviews.done; err != nil {
@@ -237,8 +242,9 @@ func testServeNIC(t *testing.T, bin string) {
 
 // checkServeNICAdmin finds the NIC admin API a `bookinfo serve --nic
 // --nic-admin` process announced on stderr and lists its filters with
-// `nicrt ls`: the NIC's one chain holds the lb filter given with --nic-filter.
-func checkServeNICAdmin(t *testing.T, bin string, p *proc) {
+// `nicrt ls`: chains ingress and egress, each with one filter that ran on
+// the given number of exchanges, or none (-1).
+func checkServeNICAdmin(t *testing.T, bin string, p *proc, ingress, egress int) {
 	t.Helper()
 	_, rest, ok := strings.Cut(p.stderr.String(), "NIC admin API on ")
 	addr, _, _ := strings.Cut(rest, "\n")
@@ -250,9 +256,17 @@ func checkServeNICAdmin(t *testing.T, bin string, p *proc) {
 	if err == nil {
 		err = json.Unmarshal(out, &list)
 	}
-	if err != nil || list.Kind != "nic" || len(list.Chains) != 1 || list.Chains[0].Name != "nic" ||
-		len(list.Chains[0].Filters) != 1 || list.Chains[0].Filters[0].Stats.Streams == 0 {
-		t.Errorf("nicrt ls --admin %s (%v):\n%s", addr, err, out)
+	ok = err == nil && list.Kind == "nic" && len(list.Chains) == 2 && list.Chains[0].Name == "ingress" && list.Chains[1].Name == "egress"
+	for i, want := range []int{ingress, egress} {
+		if !ok {
+			break
+		}
+		fs := list.Chains[i].Filters
+		ok = want < 0 && len(fs) == 0 || want >= 0 && len(fs) == 1 && fs[0].Stats.Streams == uint64(want)
+	}
+	if !ok {
+		t.Errorf("nicrt ls --admin %s (%v): want an ingress chain whose filter ran %d streams and an egress chain whose filter ran %d (-1: no filter):\n%s",
+			addr, err, ingress, egress, out)
 	}
 }
 

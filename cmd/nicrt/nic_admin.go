@@ -19,11 +19,9 @@ import (
 // The live NIC's admin API: the same API the sidecar serves (package
 // admin), so `nicrt load FILE.wasm --admin ADDR` swaps the filter on the
 // NIC's engines while it runs, as on the lab's run-time pluggable Wasm
-// SmartNIC. The NIC has one chain, "nic": its engines serve both
-// directions with it.
-
-// nicChain is the name of the live NIC's filter chain in the admin API.
-const nicChain = "nic"
+// SmartNIC. Its chains are the live NIC's: "ingress" for the exchanges
+// that come in from the wire, "egress" (bookinfo serve --nic) for those the
+// host starts.
 
 // nicAdmin is a live NIC's running admin API.
 type nicAdmin struct {
@@ -42,17 +40,21 @@ type nicAdminDump struct {
 	Tolerance string              `json:"tolerance"`
 }
 
-// startNICAdmin serves the admin API of NIC n, whose engines run the chain
+// startNICAdmin serves the admin API of NIC n, whose engines run the chains
 // of f, on addr (loopback unless token is set). A module loaded through it
 // is instrumented to count instructions, as the NIC's cost model needs,
 // and one that may pause a message switches the NIC to pausable engines
 // before it is installed.
 func startNICAdmin(addr, token string, n *live.NIC, f *liveFilters, dump nicAdminDump, log *slog.Logger) (*nicAdmin, error) {
 	a := &nicAdmin{done: make(chan error, 1)}
+	var chains []admin.Chain
+	for _, c := range f.chains {
+		chains = append(chains, admin.Chain{Name: c.name, Slot: c.slot})
+	}
 	srv, err := admin.New(admin.Config{
 		Kind:   "nic",
 		Host:   f.host,
-		Chains: []admin.Chain{{Name: nicChain, Slot: f.slot}},
+		Chains: chains,
 		Token:  token,
 		Logger: log,
 		Stats:  n.WritePrometheus,

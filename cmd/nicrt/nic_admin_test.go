@@ -99,7 +99,7 @@ func TestNICAdminSwapUnderLoad(t *testing.T) {
 		ev.end = time.Now()
 		if err != nil {
 			ev.err = fmt.Errorf("nicrt load: %v\n%s", err, out)
-		} else if !strings.Contains(string(out), "loaded router into chain nic") {
+		} else if !strings.Contains(string(out), "loaded router into chain ingress") {
 			ev.err = fmt.Errorf("nicrt load printed:\n%s", out)
 		}
 		return ev

@@ -35,14 +35,26 @@ func newNICHost(ctx context.Context) (*runtime.Host, error) {
 }
 
 // loadNICSlot loads the filters into a new NIC host and returns the host,
-// a slot holding their chain (which an admin API may swap), and whether a
-// filter may pause messages (wasmengine.MayPause). On error nothing is left
-// running.
+// a slot holding their chain, and whether a filter may pause messages
+// (wasmengine.MayPause). On error nothing is left running.
 func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Host, *runtime.Slot, bool, error) {
 	h, err := newNICHost(ctx)
 	if err != nil {
 		return nil, nil, false, err
 	}
+	slot, mayPause, err := loadNICChain(ctx, h, specs, pool)
+	if err != nil {
+		h.Close(ctx)
+		return nil, nil, false, err
+	}
+	return h, slot, mayPause, nil
+}
+
+// loadNICChain loads the filters into h, counting instructions (the model's
+// cost input), and returns a slot holding their chain (which an admin API
+// may swap) and whether a filter may pause messages. On error the plugins
+// loaded so far stay with h, which the caller closes.
+func loadNICChain(ctx context.Context, h *runtime.Host, specs []filterSpec, pool int) (*runtime.Slot, bool, error) {
 	var plugins []*runtime.Plugin
 	mayPause := false
 	for i, s := range specs {
@@ -58,16 +70,15 @@ func loadNICSlot(ctx context.Context, specs []filterSpec, pool int) (*runtime.Ho
 			plugins = append(plugins, p)
 		}
 		if err != nil {
-			h.Close(ctx)
 			flag := s.Flag
 			if flag == "" {
 				flag = "--filter"
 			}
-			return nil, nil, false, fmt.Errorf("%s %s: %w", flag, s.Path, err)
+			return nil, false, fmt.Errorf("%s %s: %w", flag, s.Path, err)
 		}
 		mayPause = mayPause || wasmengine.MayPause(h.Inspect(ctx, wasm))
 	}
-	return h, runtime.NewSlot(runtime.NewChain(plugins...)), mayPause, nil
+	return runtime.NewSlot(runtime.NewChain(plugins...)), mayPause, nil
 }
 
 // shareEngine fills n engine slots with one engine.
@@ -79,36 +90,83 @@ func shareEngine(e engine.Engine, n int) []engine.Engine {
 	return engines
 }
 
-// liveFilters is the filter chain of a live NIC: the runtime host that
-// loads its plugins, the slot holding the chain (an admin API swaps it while
-// the NIC runs) and the engines the NIC drives over it.
+// liveFilters are the filter chains of a live NIC, in one runtime host: a
+// chain per direction the NIC runs filters on (the exchanges that come in
+// from the wire, those the host starts), each in a slot an admin API may
+// swap while the NIC runs, with the engines the NIC drives over it.
 type liveFilters struct {
 	host     *runtime.Host
-	slot     *runtime.Slot
-	engine   *wasmengine.Engine
-	engines  []engine.Engine // the one engine in every one of the model's engine slots
-	mayPause bool            // a filter may pause a message (live.Options.PausingFilters)
+	chains   []liveChain
+	mayPause bool // a filter may pause a message (live.Options.PausingFilters)
 }
+
+// liveChain is one of a live NIC's filter chains.
+type liveChain struct {
+	name    string
+	slot    *runtime.Slot
+	engine  *wasmengine.Engine
+	engines []engine.Engine // the one engine in every one of the model's engine slots
+}
+
+// chainSpec names a chain and the filters it starts with.
+type chainSpec struct {
+	name  string
+	specs []filterSpec
+}
+
+// The names of a live NIC's chains (in the admin API too): ingress runs on
+// exchanges from the wire (an inbound sidecar's place), egress on those the
+// host starts (an outbound sidecar's).
+const (
+	chainIngress = "ingress"
+	chainEgress  = "egress"
+)
 
 // livePoolSize is the VMs per filter of a live NIC: the simulation runs
 // engines one at a time on its goroutine, a second VM serves a paused
 // exchange or a worker meanwhile.
 const livePoolSize = 2
 
-// newLiveFilters loads the filters (possibly none, for a chain an admin API
-// fills later) for a live NIC with count engines. Close it once the NIC is
-// closed.
-func newLiveFilters(specs []filterSpec, count int) (*liveFilters, error) {
-	h, slot, mayPause, err := loadNICSlot(context.Background(), specs, livePoolSize)
+// newLiveFilters loads the chains' filters (a chain may start empty, for an
+// admin API to fill) for a live NIC with count engines. Close it once the
+// NIC is closed.
+func newLiveFilters(count int, chains ...chainSpec) (*liveFilters, error) {
+	ctx := context.Background()
+	h, err := newNICHost(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e := wasmengine.New(slot)
-	return &liveFilters{host: h, slot: slot, engine: e, engines: shareEngine(e, count), mayPause: mayPause}, nil
+	f := &liveFilters{host: h}
+	for _, c := range chains {
+		slot, mayPause, err := loadNICChain(ctx, h, c.specs, livePoolSize)
+		if err != nil {
+			h.Close(ctx)
+			return nil, err
+		}
+		e := wasmengine.New(slot)
+		f.chains = append(f.chains, liveChain{name: c.name, slot: slot, engine: e, engines: shareEngine(e, count)})
+		f.mayPause = f.mayPause || mayPause
+	}
+	return f, nil
+}
+
+// engines returns the engines of the chain named name, nil if there is none.
+func (f *liveFilters) engines(name string) []engine.Engine {
+	if f == nil {
+		return nil
+	}
+	for _, c := range f.chains {
+		if c.name == name {
+			return c.engines
+		}
+	}
+	return nil
 }
 
 // close releases the engines, the plugins and the host.
 func (f *liveFilters) close() {
-	f.engine.Close()
+	for _, c := range f.chains {
+		c.engine.Close()
+	}
 	f.host.Close(context.Background())
 }

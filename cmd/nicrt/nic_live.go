@@ -73,11 +73,11 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 	var filters *liveFilters
 	if len(specs) > 0 || adminAddr != "" {
 		// With an admin API the engines run the chain it swaps, empty or not.
-		if filters, err = newLiveFilters(specs, cfg.Engine.Count); err != nil {
+		if filters, err = newLiveFilters(cfg.Engine.Count, chainSpec{chainIngress, specs}); err != nil {
 			return err
 		}
 		defer filters.close()
-		opt.Engines, opt.PausingFilters = filters.engines, filters.mayPause
+		opt.Engines, opt.PausingFilters = filters.engines(chainIngress), filters.mayPause
 	}
 	var pcap *os.File
 	if pcapPath != "" {
@@ -108,7 +108,7 @@ func runNICLive(fs *pflag.FlagSet, args []string, common *nicCommon) error {
 	}
 	fmt.Printf("nicrt nic: listening on %s, relaying to %s through the simulated NIC (model %s, %s)\n", ln.Addr(), upstream, cfg.Name, describeFilters(specs))
 	if adm != nil {
-		fmt.Printf("nicrt nic: admin API on %s (chain %q)\n", adm.Addr(), nicChain)
+		fmt.Printf("nicrt nic: admin API on %s (chain %q)\n", adm.Addr(), chainIngress)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -25,7 +25,7 @@ import (
 type nicProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	admin  string // the admin API's address, with --admin
+	admin  string      // the admin API's address, with --admin
 	out    *syncBuffer // stdout after the first line
 	stderr *syncBuffer
 	done   chan error
