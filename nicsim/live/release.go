@@ -186,8 +186,11 @@ func (n *NIC) finishMsg(h *half, d *msgDesc, last *frameRec) {
 		late := h.curLate
 		h.curLate = 0
 		n.ctr.msgLate.add(dur(late))
+		k := msgKind(d.request, h.toHost)
+		n.ctr.kindLate[k].add(dur(late))
 		if late > n.tol {
 			n.ctr.underruns++
+			n.ctr.kindUnderruns[k]++
 		}
 		return
 	}

@@ -20,6 +20,8 @@ type counters struct {
 	messages            [2]int64
 	underruns           int64
 	frameLate, msgLate  hist
+	kindLate            [4]hist  // msgLate by message kind (msgKind)
+	kindUnderruns       [4]int64 // underruns by message kind
 	dropped             [8]int64 // by sim.Drop
 	localReplies        int64    // requests the filters answered locally
 	filterErrors        int64    // messages the filters failed on (500, fail closed)
@@ -94,6 +96,10 @@ type Stats struct {
 	// left compared to the model (0 when on time); FrameLateness the same
 	// per frame. With a zero-cost model they are the host's own overhead.
 	MessageLateness, FrameLateness Latency
+	// ByKind splits the messages' lateness and underruns by kind and
+	// direction (MessageKinds names them: requests in, responses out,
+	// requests out, responses in), to show where the host falls behind.
+	ByKind [4]KindLateness
 	// Oversleep is how much later than asked the clock goroutine woke
 	// (the OS's timer precision, which the spin before each deadline hides);
 	// Margin is how early it now asks to be woken.
@@ -121,6 +127,31 @@ type Stats struct {
 	Sim sim.Stats
 	// Errors are the first few errors (filters, upstreams).
 	Errors []string
+}
+
+// KindLateness is the lateness of one kind of message (see MessageKinds).
+type KindLateness struct {
+	Lateness  Latency
+	Underruns int64
+}
+
+// MessageKinds names Stats.ByKind's entries: a message is a request or a
+// response, and crosses the NIC toward the host (ingress) or toward the
+// wire (egress). An ingress connection's requests come in and its
+// responses go out; an egress connection's the other way round.
+var MessageKinds = [4]string{"requests in (wire→host)", "responses out (host→wire)", "requests out (host→wire)", "responses in (wire→host)"}
+
+// msgKind indexes MessageKinds.
+func msgKind(request, toHost bool) int {
+	switch {
+	case request && toHost:
+		return 0
+	case !request && !toHost:
+		return 1
+	case request:
+		return 2
+	}
+	return 3
 }
 
 // UnderrunRate is underruns per released message.
@@ -151,6 +182,9 @@ func (n *NIC) Stats() Stats {
 	}
 	for k, v := range c.conns {
 		s.Connections[kindNames[k]] = v
+	}
+	for k := range c.kindLate {
+		s.ByKind[k] = KindLateness{Lateness: c.kindLate[k].latency(), Underruns: c.kindUnderruns[k]}
 	}
 	for d, v := range c.dropped {
 		if v > 0 && d > 0 {
@@ -192,12 +226,20 @@ func (s *Stats) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(&b, "\npunctuality: a frame may leave no earlier than its modeled departure; lateness is how much later it left\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "lateness µs\tcount\tmean\tp50\tp90\tp99\tmax\t")
-	for _, l := range []struct {
-		name string
-		v    Latency
-	}{{"per message", s.MessageLateness}, {"per frame", s.FrameLateness}, {"clock oversleep", s.Oversleep}} {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", l.name, l.v.N, us(l.v.Mean), us(l.v.P50), us(l.v.P90), us(l.v.P99), us(l.v.Max))
+	row := func(name string, l Latency, extra string) {
+		if extra != "" {
+			extra = "  " + extra
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, l.N, us(l.Mean), us(l.P50), us(l.P90), us(l.P99), us(l.Max), extra)
 	}
+	row("per message", s.MessageLateness, "")
+	for k, kl := range s.ByKind {
+		if l := kl.Lateness; l.N > 0 {
+			row(MessageKinds[k], l, fmt.Sprintf("%d underruns (%.1f%%)", kl.Underruns, 100*float64(kl.Underruns)/float64(l.N)))
+		}
+	}
+	row("per frame", s.FrameLateness, "")
+	row("clock oversleep", s.Oversleep, "")
 	tw.Flush()
 	fmt.Fprintf(&b, "underruns: %d of %d messages (%.3f%%) left more than %v late; clock wakes %v early, then spins\n",
 		s.Underruns, s.Messages[0]+s.Messages[1], 100*s.UnderrunRate(), s.Tolerance, s.Margin.Round(time.Microsecond))
