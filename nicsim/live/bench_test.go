@@ -310,3 +310,76 @@ func BenchmarkLiveAllocs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLiveFresh is BenchmarkLiveConnectionsPaced for fresh
+// connections — connect, GET, read until close, one at a time — as
+// Bookinfo's productpage makes to its upstreams: the SYN and SYN-ACK cross
+// the NIC before the request may (docs/nicsim.md, "The handshake"). It
+// runs them back to back and paced 2 ms and 20 ms apart: the less often a
+// process handles a message, the colder its caches and TLBs are when the
+// next one comes, and the longer the same work takes.
+func BenchmarkLiveFresh(b *testing.B) {
+	for _, every := range []time.Duration{0, 2 * time.Millisecond, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("every=%v", every), func(b *testing.B) {
+			n := newNIC(b, Options{})
+			behind := listen(b)
+			serve(b, n.Listener(behind), hello)
+			buf := make([]byte, 4096)
+			for i := 0; i < 20; i++ {
+				freshGet(b, behind.Addr().String(), buf)
+			}
+			before := n.Stats()
+			b.ResetTimer()
+			next := time.Now()
+			for i := 0; i < b.N; i++ {
+				time.Sleep(time.Until(next))
+				next = next.Add(every)
+				freshGet(b, behind.Addr().String(), buf)
+			}
+			b.StopTimer()
+			reportUnderruns(b, &before, n.Stats())
+		})
+	}
+}
+
+// reportUnderruns reports the underruns since before and the lateness of
+// the NIC's messages, all and by kind (requests in, responses out).
+func reportUnderruns(b *testing.B, before *Stats, st Stats) {
+	msgs := st.Messages[0] + st.Messages[1] - before.Messages[0] - before.Messages[1]
+	b.ReportMetric(100*float64(st.Underruns-before.Underruns)/float64(msgs), "underrun-%")
+	b.ReportMetric(usf(st.MessageLateness.P50), "late-p50-µs")
+	b.ReportMetric(usf(st.MessageLateness.P90), "late-p90-µs")
+	b.ReportMetric(usf(st.ByKind[0].Lateness.P50), "req-late-p50-µs")
+	b.ReportMetric(usf(st.ByKind[1].Lateness.P50), "resp-late-p50-µs")
+}
+
+// BenchmarkHostGaps measures the machine rather than the NIC: a goroutine
+// reads the clock in a tight loop for b.N milliseconds and counts the gaps
+// between two reads longer than DefaultTolerance — moments the OS or the
+// hypervisor took the CPU away. A message in flight through the live NIC
+// when such a gap hits its releasing goroutine leaves late whatever the
+// NIC does; run it beside the other benchmarks to see the floor the
+// machine sets at that moment:
+//
+//	go test ./nicsim/live -run '^$' -bench 'HostGaps|LiveConnectionsPaced' -benchtime 3000x
+func BenchmarkHostGaps(b *testing.B) {
+	var gaps int
+	var lost time.Duration
+	start := time.Now()
+	end := start.Add(time.Duration(b.N) * time.Millisecond)
+	prev := start
+	for {
+		now := time.Now()
+		if g := now.Sub(prev); g > DefaultTolerance {
+			gaps++
+			lost += g
+		}
+		prev = now
+		if now.After(end) {
+			break
+		}
+	}
+	took := time.Since(start)
+	b.ReportMetric(float64(gaps)/took.Seconds(), "gaps/s")
+	b.ReportMetric(100*float64(lost)/float64(took), "lost-%")
+}
