@@ -8,11 +8,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nicrt/nicrt/admin"
+	"github.com/nicrt/nicrt/internal/swapcheck"
 	"github.com/nicrt/nicrt/internal/wasmbuild"
 	"github.com/nicrt/nicrt/sidecar/internal/echo"
 	"github.com/nicrt/nicrt/sidecar/internal/h1"
@@ -27,24 +27,6 @@ type swapKind struct {
 	config func(cluster string) string
 	// clusterName maps generation n to the cluster its configuration names.
 	clusterName func(n int) string
-}
-
-// swapObservation is one response seen by a load worker.
-type swapObservation struct {
-	sent, recv time.Time
-	status     int
-	upstream   string
-	cluster    string
-	details    string
-	conn       int
-}
-
-// swapEvent is one hot swap: the admin call's start and end bracket the
-// instant the new filter became current.
-type swapEvent struct {
-	gen        int
-	start, end time.Time
-	err        error
 }
 
 // runSwapHarness drives conns keep-alive connections through a sidecar for
@@ -86,99 +68,34 @@ func runSwapHarness(t *testing.T, kinds [2]swapKind, conns, swaps int, d time.Du
 	s := startSidecar(t, y.String())
 	ac := admin.NewClient(s.AdminAddr().String(), "")
 	ctx := context.Background()
-	load := func(g int) swapEvent {
+	load := func(g int) swapcheck.Swap {
 		k := kinds[g%2]
-		ev := swapEvent{gen: g, start: time.Now()}
-		_, ev.err = ac.Load(ctx, k.wasm, admin.LoadRequest{Name: "router", Configuration: k.config(k.clusterName(g)), PoolSize: 2})
-		ev.end = time.Now()
+		ev := swapcheck.Swap{Start: time.Now()}
+		_, ev.Err = ac.Load(ctx, k.wasm, admin.LoadRequest{Name: "router", Configuration: k.config(k.clusterName(g)), PoolSize: 2})
+		ev.End = time.Now()
 		return ev
 	}
-	events := []swapEvent{load(0)}
-	if events[0].err != nil {
-		t.Fatalf("loading generation 0: %v", events[0].err)
-	}
-
-	var mu sync.Mutex
-	var obs []swapObservation
-	var transportErrs []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	addr := s.ListenerAddr("outbound").String()
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			local, err := swapWorker(addr, i, stop)
-			mu.Lock()
-			obs = append(obs, local...)
-			if err != nil {
-				transportErrs = append(transportErrs, fmt.Sprintf("connection %d: %v", i, err))
-			}
-			mu.Unlock()
-		}(i)
+	run := swapcheck.Drive(conns, swaps, d, load, func(id int, stop <-chan struct{}) ([]swapcheck.Answer, error) {
+		return swapWorker(addr, id, stop)
+	})
+	if err := run.Swaps[0].Err; err != nil {
+		t.Fatalf("loading generation 0: %v", err)
 	}
-	interval := d / time.Duration(swaps+1)
-	next := time.Now()
-	for g := 1; g <= swaps; g++ {
-		next = next.Add(interval)
-		time.Sleep(time.Until(next))
-		events = append(events, load(g))
-	}
-	time.Sleep(time.Until(next.Add(interval)))
-	close(stop)
-	wg.Wait()
-
-	for _, ev := range events {
-		if ev.err != nil {
-			t.Errorf("swap to generation %d failed: %v", ev.gen, ev.err)
+	// Each generation's requests must reach its kind's upstream: the
+	// routing header they carry came from lb or route as configured.
+	obs := run.Answers
+	res := run.Check(func(g int) string { return kinds[g%2].clusterName(g) }, func(i, g int) string {
+		if k := kinds[g%2]; obs[i].Upstream != k.name+"-upstream" {
+			return fmt.Sprintf("generation %d (%s) reached upstream %q", g, k.name, obs[i].Upstream)
 		}
-	}
-	if len(transportErrs) > 0 {
-		t.Errorf("%d transport errors: %s", len(transportErrs), strings.Join(transportErrs, "; "))
-	}
-	gens := map[string]int{}
-	for g := 0; g <= swaps; g++ {
-		gens[kinds[g%2].clusterName(g)] = g
-	}
-	bad, perGen := 0, make([]int, swaps+1)
-	lastGen := map[int]int{}
-	for _, o := range obs {
-		g, ok := gens[o.cluster]
-		problem := ""
-		switch {
-		case o.status != 200:
-			problem = fmt.Sprintf("status %d (%s)", o.status, o.details)
-		case !ok:
-			problem = fmt.Sprintf("routing header %q names no generation", o.cluster)
-		case !events[g].start.Before(o.recv):
-			problem = fmt.Sprintf("routed by generation %d whose swap started after the response arrived", g)
-		case g < swaps && events[g+1].end.Before(o.sent):
-			problem = fmt.Sprintf("routed by generation %d although generation %d was installed before the request was sent", g, g+1)
-		case o.upstream != kinds[g%2].name+"-upstream":
-			problem = fmt.Sprintf("generation %d (%s) reached upstream %q", g, kinds[g%2].name, o.upstream)
-		case g < lastGen[o.conn]:
-			problem = fmt.Sprintf("connection %d went back from generation %d to %d", o.conn, lastGen[o.conn], g)
-		}
-		if ok {
-			perGen[g]++
-			lastGen[o.conn] = max(lastGen[o.conn], g)
-		}
-		if problem != "" {
-			bad++
-			if bad <= 10 {
-				t.Errorf("request sent %s, answered %s: %s", o.sent.Format("15:04:05.000000"), o.recv.Format("15:04:05.000000"), problem)
-			}
-		}
-	}
-	seenGens := 0
-	for _, n := range perGen {
-		if n > 0 {
-			seenGens++
-		}
-	}
+		return ""
+	})
+	res.Report(t)
+	bad, seenGens := len(res.Problems), res.Served
 	var swapTimes []time.Duration
-	for _, ev := range events[1:] {
-		swapTimes = append(swapTimes, ev.end.Sub(ev.start))
+	for _, ev := range run.Swaps[1:] {
+		swapTimes = append(swapTimes, ev.End.Sub(ev.Start))
 	}
 	t.Logf("%d requests over %d connections in %v, %d swaps (%s ↔ %s), %d generations served requests, %d problems; admin load+swap took %v median",
 		len(obs), conns, d, swaps, kinds[0].name, kinds[1].name, seenGens, bad, median(swapTimes))
@@ -191,13 +108,13 @@ func runSwapHarness(t *testing.T, kinds [2]swapKind, conns, swaps int, d time.Du
 }
 
 // swapWorker sends requests on one keep-alive connection until stop.
-func swapWorker(addr string, id int, stop chan struct{}) ([]swapObservation, error) {
+func swapWorker(addr string, id int, stop <-chan struct{}) ([]swapcheck.Answer, error) {
 	c, err := dialKeepAlive(addr)
 	if err != nil {
 		return nil, err
 	}
 	defer c.c.Close()
-	var out []swapObservation
+	var out []swapcheck.Answer
 	req := []byte("GET /swap HTTP/1.1\r\nHost: echo:8080\r\nUser-Agent: swap-harness\r\n\r\n")
 	for {
 		select {
@@ -205,7 +122,7 @@ func swapWorker(addr string, id int, stop chan struct{}) ([]swapObservation, err
 			return out, nil
 		default:
 		}
-		o := swapObservation{sent: time.Now(), conn: id}
+		o := swapcheck.Answer{Sent: time.Now(), Conn: id}
 		c.c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.c.Write(req); err != nil {
 			return out, err
@@ -227,11 +144,11 @@ func swapWorker(addr string, id int, stop chan struct{}) ([]swapObservation, err
 				break
 			}
 		}
-		o.recv = time.Now()
-		o.status = c.h.Status
-		o.upstream = c.f.Value("x-upstream")
-		o.cluster = c.f.Value("x-upstream-cluster")
-		o.details = c.f.Value("x-nicrt-details")
+		o.Recv = time.Now()
+		o.Status = c.h.Status
+		o.Upstream = c.f.Value("x-upstream")
+		o.Cluster = c.f.Value("x-upstream-cluster")
+		o.Details = c.f.Value("x-nicrt-details")
 		out = append(out, o)
 		if c.h.Close {
 			return out, fmt.Errorf("the sidecar closed the connection (status %d)", c.h.Status)

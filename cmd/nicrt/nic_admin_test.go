@@ -13,11 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nicrt/nicrt/admin"
+	"github.com/nicrt/nicrt/internal/swapcheck"
 )
 
 // nicSwapKind is one of the two real filters the NIC swap test alternates,
@@ -42,14 +42,6 @@ var nicSwapKinds = [2]nicSwapKind{
 			return `{"hosts": ["echo"], "http": [{"route": [{"destination": {"host": "route-gen", "subset": "` + strconv.Itoa(g) + `"}}]}]}`
 		},
 		func(g int) string { return "route-gen-" + strconv.Itoa(g) }},
-}
-
-// nicSwapObs is one response a load worker saw.
-type nicSwapObs struct {
-	sent, recv time.Time
-	status     int
-	cluster    string // the routing header the upstream received
-	conn       int
 }
 
 // TestNICAdminSwapUnderLoad is the issue's "run-time pluggable" check: a
@@ -87,113 +79,38 @@ func TestNICAdminSwapUnderLoad(t *testing.T) {
 	defer srv.Close()
 	p := startNICProc(t, bin, "--upstream", up.Addr().String(), "--admin", "127.0.0.1:0")
 
-	type swapEvent struct {
-		start, end time.Time
-		err        error
-	}
-	load := func(g int) swapEvent {
+	load := func(g int) swapcheck.Swap {
 		k := nicSwapKinds[g%2]
-		ev := swapEvent{start: time.Now()}
+		ev := swapcheck.Swap{Start: time.Now()}
 		out, err := exec.Command(bin, "load", filepath.Join(dir, k.file), "--admin", p.admin,
 			"--name", "router", "--config", k.config(g)).CombinedOutput()
-		ev.end = time.Now()
+		ev.End = time.Now()
 		if err != nil {
-			ev.err = fmt.Errorf("nicrt load: %v\n%s", err, out)
+			ev.Err = fmt.Errorf("nicrt load: %v\n%s", err, out)
 		} else if !strings.Contains(string(out), "loaded router into chain ingress") {
-			ev.err = fmt.Errorf("nicrt load printed:\n%s", out)
+			ev.Err = fmt.Errorf("nicrt load printed:\n%s", out)
 		}
 		return ev
 	}
-	events := []swapEvent{load(0)}
-	if events[0].err != nil {
-		t.Fatalf("loading generation 0: %v\nNIC stderr:\n%s", events[0].err, p.stderr)
+	run := swapcheck.Drive(conns, swaps, span, load, func(id int, stop <-chan struct{}) ([]swapcheck.Answer, error) {
+		return nicSwapWorker(p.addr, id, stop)
+	})
+	if err := run.Swaps[0].Err; err != nil {
+		t.Fatalf("loading generation 0: %v\nNIC stderr:\n%s", err, p.stderr)
 	}
-
-	var mu sync.Mutex
-	var obs []nicSwapObs
-	var transportErrs []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func(id int) {
-			defer wg.Done()
-			local, err := nicSwapWorker(p.addr, id, stop)
-			mu.Lock()
-			defer mu.Unlock()
-			obs = append(obs, local...)
-			if err != nil {
-				transportErrs = append(transportErrs, fmt.Sprintf("connection %d: %v", id, err))
-			}
-		}(i)
-	}
-	interval := span / (swaps + 1)
-	next := time.Now()
-	for g := 1; g <= swaps; g++ {
-		next = next.Add(interval)
-		time.Sleep(time.Until(next))
-		events = append(events, load(g))
-	}
-	time.Sleep(time.Until(next.Add(interval)))
-	close(stop)
-	wg.Wait()
-
-	for g, ev := range events {
-		if ev.err != nil {
-			t.Errorf("swap to generation %d: %v", g, ev.err)
-		}
-	}
-	if len(transportErrs) > 0 {
-		t.Errorf("%d transport errors: %s", len(transportErrs), strings.Join(transportErrs, "; "))
-	}
-	gens := map[string]int{}
-	for g := 0; g <= swaps; g++ {
-		gens[nicSwapKinds[g%2].cluster(g)] = g
-	}
-	bad, perGen, lastGen := 0, make([]int, swaps+1), map[int]int{}
-	for _, o := range obs {
-		g, ok := gens[o.cluster]
-		problem := ""
-		switch {
-		case o.status != 200:
-			problem = fmt.Sprintf("status %d", o.status)
-		case !ok:
-			problem = fmt.Sprintf("routing header %q names no generation", o.cluster)
-		case !events[g].start.Before(o.recv):
-			problem = fmt.Sprintf("routed by generation %d, whose swap started after the answer arrived", g)
-		case g < swaps && events[g+1].end.Before(o.sent):
-			problem = fmt.Sprintf("routed by generation %d although generation %d was installed before the request was sent", g, g+1)
-		case g < lastGen[o.conn]:
-			problem = fmt.Sprintf("connection %d went back from generation %d to %d", o.conn, lastGen[o.conn], g)
-		}
-		if ok {
-			perGen[g]++
-			lastGen[o.conn] = max(lastGen[o.conn], g)
-		}
-		if problem != "" {
-			bad++
-			if bad <= 10 {
-				t.Errorf("request sent %s, answered %s: %s", o.sent.Format("15:04:05.000000"), o.recv.Format("15:04:05.000000"), problem)
-			}
-		}
-	}
-	served := 0
-	for _, n := range perGen {
-		if n > 0 {
-			served++
-		}
-	}
+	res := run.Check(func(g int) string { return nicSwapKinds[g%2].cluster(g) }, nil)
+	res.Report(t)
 	var took []string
-	for _, ev := range events[1:] {
-		took = append(took, ev.end.Sub(ev.start).Round(time.Millisecond).String())
+	for _, ev := range run.Swaps[1:] {
+		took = append(took, ev.End.Sub(ev.Start).Round(time.Millisecond).String())
 	}
 	t.Logf("%d requests over %d connections in %v, %d swaps (lb ↔ route, each a `nicrt load` process: %s), %d generations served requests, %d problems",
-		len(obs), conns, span, swaps, strings.Join(took, " "), served, bad)
-	if len(obs) < swaps*conns {
-		t.Errorf("only %d requests: too few to say anything", len(obs))
+		len(run.Answers), conns, span, swaps, strings.Join(took, " "), res.Served, len(res.Problems))
+	if len(run.Answers) < swaps*conns {
+		t.Errorf("only %d requests: too few to say anything", len(run.Answers))
 	}
-	if served < swaps*9/10 {
-		t.Errorf("only %d of %d generations served requests: the swaps were not exercised under load", served, swaps+1)
+	if res.Served < swaps*9/10 {
+		t.Errorf("only %d of %d generations served requests: the swaps were not exercised under load", res.Served, swaps+1)
 	}
 
 	// The NIC's own account agrees: its admin API lists the last
@@ -218,10 +135,10 @@ func TestNICAdminSwapUnderLoad(t *testing.T) {
 }
 
 // nicSwapWorker sends GETs on one keep-alive connection until stop.
-func nicSwapWorker(addr string, id int, stop chan struct{}) ([]nicSwapObs, error) {
+func nicSwapWorker(addr string, id int, stop <-chan struct{}) ([]swapcheck.Answer, error) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
-	var out []nicSwapObs
+	var out []swapcheck.Answer
 	for {
 		select {
 		case <-stop:
@@ -233,7 +150,7 @@ func nicSwapWorker(addr string, id int, stop chan struct{}) ([]nicSwapObs, error
 			return out, err
 		}
 		req.Host = "echo:8080"
-		o := nicSwapObs{sent: time.Now(), conn: id}
+		o := swapcheck.Answer{Sent: time.Now(), Conn: id}
 		resp, err := client.Do(req)
 		if err != nil {
 			return out, err
@@ -243,7 +160,8 @@ func nicSwapWorker(addr string, id int, stop chan struct{}) ([]nicSwapObs, error
 		if err != nil {
 			return out, err
 		}
-		o.recv, o.status, o.cluster = time.Now(), resp.StatusCode, resp.Header.Get("x-upstream-cluster")
+		// The upstream echoes the routing header it received.
+		o.Recv, o.Status, o.Cluster = time.Now(), resp.StatusCode, resp.Header.Get("x-upstream-cluster")
 		out = append(out, o)
 		if resp.Close {
 			return out, fmt.Errorf("the connection was closed (status %d)", resp.StatusCode)
