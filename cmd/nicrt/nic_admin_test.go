@@ -124,6 +124,19 @@ func TestNICAdminSwapUnderLoad(t *testing.T) {
 		list.Chains[0].Filters[0].Config != nicSwapKinds[swaps%2].config(swaps) {
 		t.Errorf("nicrt ls --json (%v):\n%s", err, ls)
 	}
+	// Its stats: the NIC's own counters and the filters', one scrape.
+	resp, err := http.Get("http://" + p.admin + "/stats/prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`nicrt_nic_kind_messages_total{kind="requests_in"} `, `nicrt_nic_underruns_total `,
+		`nicrt_wasm_streams_total{chain="ingress",plugin="router"} `, "nicrt_admin_loads_total 13"} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("/stats/prometheus lacks %q:\n%s", want, prom)
+		}
+	}
 	if err := p.stop(t); err != nil {
 		t.Fatalf("exit: %v; stderr:\n%s", err, p.stderr)
 	}

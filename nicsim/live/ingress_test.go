@@ -78,6 +78,36 @@ func TestIngressHTTP(t *testing.T) {
 	if st.Sim.Engine.Messages != 44 || int64(st.Sim.Flows) != st.Connections["ingress"] {
 		t.Errorf("simulation saw %d messages in %d flows", st.Sim.Engine.Messages, st.Sim.Flows)
 	}
+	// On an ingress NIC requests come in and responses go out; the
+	// per-kind accounts add up to the whole, in the summary and the
+	// admin API's Prometheus text too.
+	var under int64
+	for k, want := range []int64{22, 22, 0, 0} {
+		if got := st.ByKind[k].Lateness.N; got != want {
+			t.Errorf("%s: %d messages, want %d", MessageKinds[k], got, want)
+		}
+		under += st.ByKind[k].Underruns
+	}
+	if under != st.Underruns {
+		t.Errorf("underruns by kind add up to %d, in all %d", under, st.Underruns)
+	}
+	var sum, prom strings.Builder
+	st.WriteSummary(&sum)
+	st.WritePrometheus(&prom)
+	for _, want := range []string{"requests in (wire→host)     22", "responses out (host→wire)     22"} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+	if strings.Contains(sum.String(), "requests out") {
+		t.Errorf("summary shows a kind with no messages:\n%s", sum.String())
+	}
+	for _, want := range []string{`nicrt_nic_kind_messages_total{kind="requests_in"} 22`, `nicrt_nic_kind_messages_total{kind="responses_in"} 0`,
+		`nicrt_nic_kind_underruns_total{kind="responses_out"} `} {
+		if !strings.Contains(prom.String(), want) {
+			t.Errorf("Prometheus text lacks %q", want)
+		}
+	}
 }
 
 // TestIngressHoldsForTheModel: nothing leaves before the model says. A
