@@ -58,7 +58,11 @@ type StreamInfo struct {
 	ConnectionID        uint64
 	Protocol            string // default "HTTP/1.1"
 	// OnCallback, when set, is told about every guest callback the stream
-	// runs (nicrt run prints them); it costs two clock reads per callback.
+	// runs, from context create to proxy_on_delete (nicrt run prints them);
+	// it costs two clock reads per callback. It runs on the goroutine that
+	// drives the callback: proxy_on_log and proxy_on_delete deferred by a
+	// filter's proxy_done run on whichever goroutine delivered the callback
+	// in which the filter called it.
 	OnCallback func(CallbackEvent)
 }
 
@@ -501,26 +505,34 @@ func (c *pctx) create() error {
 	}
 	v.ctxs[c.id] = c
 	v.cur = c
-	var t0 time.Time
-	if c.s.info.OnCallback != nil {
-		t0 = time.Now()
-	}
+	t0 := c.clock()
 	_, err := v.call(cbContextCreate, c.p.host.cfg.CallDeadline, 0, uint64(c.id), uint64(v.rootID))
 	v.cur = nil
 	c.s.instructions.Add(v.last)
-	if c.s.info.OnCallback != nil {
-		c.s.info.OnCallback(CallbackEvent{Plugin: c.p.cfg.Name, Callback: cbContextCreate.String(), Duration: time.Since(t0), Instructions: v.last, Err: err})
-	}
+	c.event(cbContextCreate, t0, v.last, 0, err)
 	return err
+}
+
+// clock starts timing a callback when someone listens (OnCallback).
+func (c *pctx) clock() time.Time {
+	if c.s.info.OnCallback == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// event reports a callback timed from t0 to the stream's OnCallback.
+func (c *pctx) event(cb callback, t0 time.Time, instructions, result uint64, err error) {
+	if c.s.info.OnCallback != nil {
+		c.s.info.OnCallback(CallbackEvent{Plugin: c.p.cfg.Name, Callback: cb.String(), Duration: time.Since(t0),
+			Instructions: instructions, Result: result, Err: err})
+	}
 }
 
 // run calls cb with this context effective.
 func (c *pctx) run(cb callback, args ...uint64) (uint64, error) {
 	v := c.v
-	var t0 time.Time
-	if c.s.info.OnCallback != nil {
-		t0 = time.Now()
-	}
+	t0 := c.clock()
 	v.mu.Lock()
 	v.cur = c
 	r, err := v.call(cb, c.p.host.cfg.CallDeadline, 0, args...)
@@ -528,9 +540,7 @@ func (c *pctx) run(cb callback, args ...uint64) (uint64, error) {
 	n := v.last
 	v.mu.Unlock()
 	c.s.instructions.Add(n)
-	if c.s.info.OnCallback != nil {
-		c.s.info.OnCallback(CallbackEvent{Plugin: c.p.cfg.Name, Callback: cb.String(), Duration: time.Since(t0), Instructions: n, Result: r, Err: err})
-	}
+	c.event(cb, t0, n, r, err)
 	return r, err
 }
 
@@ -565,7 +575,9 @@ func (s *Stream) Close() {
 		v.mu.Lock()
 		if _, live := v.ctxs[c.id]; live && !v.dead.Load() {
 			v.cur = c
+			t0 := c.clock()
 			done, err := v.call(cbDone, v.p.host.cfg.CallDeadline, 1, uint64(c.id))
+			c.event(cbDone, t0, v.last, done, err)
 			if err == nil {
 				if uint32(done) != 0 {
 					_ = c.finish()
@@ -608,9 +620,13 @@ func (c *pctx) finish() error {
 	v := c.v
 	prev := v.cur
 	v.cur = c
+	t0 := c.clock()
 	_, err := v.call(cbLog, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
+	c.event(cbLog, t0, v.last, 0, err)
 	if err == nil {
+		t0 = c.clock()
 		_, err = v.call(cbDelete, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
+		c.event(cbDelete, t0, v.last, 0, err)
 	}
 	v.cur = prev
 	delete(v.ctxs, c.id)
