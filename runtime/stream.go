@@ -103,7 +103,7 @@ type dirState struct {
 	inCall bool
 	paused bool
 	early  bool
-	wake   chan struct{}
+	wake   chan struct{} // made by the first pause (guarded by Stream.mu)
 	sent   bool // headers forwarded (no local response possible after response headers are sent)
 }
 
@@ -116,6 +116,7 @@ type Stream struct {
 	info  StreamInfo
 	start time.Time
 	ctxs  []pctx
+	one   [1]pctx // ctxs' storage for a one-plugin chain
 
 	mu           sync.Mutex // guards local, reset, dirs, props, upstream
 	local        *LocalResponse
@@ -150,13 +151,16 @@ func newStream(c *Chain, info StreamInfo) *Stream {
 	if info.Protocol == "" {
 		info.Protocol = "HTTP/1.1"
 	}
-	s := &Stream{chain: c, info: info, start: time.Now(), ctxs: make([]pctx, len(c.plugins))}
+	s := &Stream{chain: c, info: info, start: time.Now()}
+	if len(c.plugins) == 1 {
+		s.ctxs = s.one[:] // the common one-filter chain: no second allocation
+	} else {
+		s.ctxs = make([]pctx, len(c.plugins))
+	}
 	for i, p := range c.plugins {
 		s.ctxs[i] = pctx{s: s, p: p}
 		p.stats.streams.Add(1)
 	}
-	s.dirs[0].wake = make(chan struct{}, 1)
-	s.dirs[1].wake = make(chan struct{}, 1)
 	return s
 }
 
@@ -392,6 +396,12 @@ func (s *Stream) waitResume(ctx context.Context, c *pctx, d direction) Verdict {
 	if s.reset || s.local != nil || c.vmErr != nil {
 		s.mu.Unlock()
 		return s.afterWake(c)
+	}
+	if ds.wake == nil {
+		// Made on first pause: most streams never pause, and this is two
+		// allocations fewer per request. Wakers send only while paused is
+		// set, so they see the channel.
+		ds.wake = make(chan struct{}, 1)
 	}
 	ds.paused = true
 	s.mu.Unlock()
