@@ -663,7 +663,10 @@ func TestFailures(t *testing.T) {
 		{"panic", HostConfig{}, "unreachable"}, // a Go panic aborts via unreachable
 		{"oob", HostConfig{}, "out of bounds memory access"},
 		{"loop", HostConfig{CallDeadline: 100 * time.Millisecond}, "exceeded the 100ms callback deadline"},
-		{"oom", HostConfig{MemoryLimitPages: 512}, "proxy_on_request_headers"},
+		// A generous deadline: filling 32 MiB with GC in between can take
+		// longer than the default on a loaded machine, and then the deadline
+		// would stop the guest first.
+		{"oom", HostConfig{MemoryLimitPages: 512, CallDeadline: 30 * time.Second}, "of its 32 MiB limit"},
 	}
 	for _, c := range cases {
 		for _, open := range []bool{false, true} {

@@ -202,6 +202,12 @@ func (v *vm) failed(cb callback, err error) error {
 	if errors.As(err, &af) {
 		reason = af.err
 	}
+	// A guest that runs out of memory traps in its own way (a Go guest
+	// prints "fatal error: out of memory" and hits unreachable); say that
+	// the limit is the likely cause.
+	if limit := uint64(v.p.host.cfg.MemoryLimitPages) << 16; v.mem != nil && uint64(v.mem.Size()) >= limit-limit/8 {
+		reason = fmt.Errorf("%w (its memory had grown to %d MiB of its %d MiB limit)", reason, v.mem.Size()>>20, limit>>20)
+	}
 	v.p.host.wd.remove(v)
 	v.markDead(reason)
 	v.cancel()
