@@ -48,31 +48,44 @@ func BuildGo(pkgDir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return memo(abs, func() ([]byte, error) {
+		return buildTo("wasm guest "+abs, func(dst string) *exec.Cmd {
+			cmd := exec.Command(goBinary(), "build", "-buildmode=c-shared", "-trimpath", "-o", dst, ".")
+			cmd.Dir = abs
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+			return cmd
+		})
+	})
+}
+
+// memo returns what build made the first time key was asked for in this
+// process.
+func memo(key string, build func() ([]byte, error)) ([]byte, error) {
 	mu.Lock()
-	r, ok := built[abs]
+	r, ok := built[key]
 	if !ok {
 		r = &result{}
-		built[abs] = r
+		built[key] = r
 	}
 	mu.Unlock()
-	r.once.Do(func() { r.wasm, r.err = build(abs) })
+	r.once.Do(func() { r.wasm, r.err = build() })
 	return r.wasm, r.err
 }
 
-func build(dir string) ([]byte, error) {
-	out, err := os.MkdirTemp("", "nicrt-wasmbuild-")
+// buildTo runs the command cmd(dst) makes, which writes a module to dst (a
+// file in a fresh temporary directory), and returns the module.
+func buildTo(what string, cmd func(dst string) *exec.Cmd) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "nicrt-wasmbuild-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(out)
-	dst := filepath.Join(out, "guest.wasm")
-	cmd := exec.Command(goBinary(), "build", "-buildmode=c-shared", "-trimpath", "-o", dst, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("building wasm guest %s: %v\n%s", dir, err, stderr.String())
+	defer os.RemoveAll(dir)
+	dst := filepath.Join(dir, "guest.wasm")
+	c := cmd(dst)
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Run(); err != nil {
+		return nil, fmt.Errorf("building %s: %v\n%s", what, err, out.String())
 	}
 	return os.ReadFile(dst)
 }
@@ -120,33 +133,13 @@ func C(t testing.TB, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := "c:" + abs
-	mu.Lock()
-	r, ok := built[key]
-	if !ok {
-		r = &result{}
-		built[key] = r
-	}
-	mu.Unlock()
-	r.once.Do(func() { r.wasm, r.err = buildC(abs) })
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.wasm
-}
-
-func buildC(dir string) ([]byte, error) {
-	out, err := os.MkdirTemp("", "nicrt-wasmbuild-c-")
+	b, err := memo("c:"+abs, func() ([]byte, error) {
+		return buildTo("C guest "+abs, func(dst string) *exec.Cmd {
+			return exec.Command("sh", filepath.Join(abs, "build.sh"), dst)
+		})
+	})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	defer os.RemoveAll(out)
-	dst := filepath.Join(out, "guest.wasm")
-	cmd := exec.Command("sh", filepath.Join(dir, "build.sh"), dst)
-	var outb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outb, &outb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("building C guest %s: %v\n%s", dir, err, outb.String())
-	}
-	return os.ReadFile(dst)
+	return b
 }
