@@ -99,7 +99,9 @@ type dirState struct {
 	inCall bool
 	paused bool
 	early  bool
-	wake   chan struct{}
+	// wake is made by the first pause (under Stream.mu, before paused is
+	// set) and never replaced, so most streams never allocate it.
+	wake chan struct{}
 	sent   bool // headers forwarded (no local response possible after response headers are sent)
 }
 
@@ -112,6 +114,7 @@ type Stream struct {
 	info  StreamInfo
 	start time.Time
 	ctxs  []pctx
+	one   [1]pctx // ctxs of a one-filter chain, the common case: no allocation
 
 	mu           sync.Mutex // guards local, reset, dirs, props, upstream
 	local        *LocalResponse
@@ -146,13 +149,16 @@ func newStream(c *Chain, info StreamInfo) *Stream {
 	if info.Protocol == "" {
 		info.Protocol = "HTTP/1.1"
 	}
-	s := &Stream{chain: c, info: info, start: time.Now(), ctxs: make([]pctx, len(c.plugins))}
+	s := &Stream{chain: c, info: info, start: time.Now()}
+	if len(c.plugins) <= len(s.one) {
+		s.ctxs = s.one[:len(c.plugins)]
+	} else {
+		s.ctxs = make([]pctx, len(c.plugins))
+	}
 	for i, p := range c.plugins {
 		s.ctxs[i] = pctx{s: s, p: p}
 		p.stats.streams.Add(1)
 	}
-	s.dirs[0].wake = make(chan struct{}, 1)
-	s.dirs[1].wake = make(chan struct{}, 1)
 	return s
 }
 
@@ -388,6 +394,9 @@ func (s *Stream) waitResume(ctx context.Context, c *pctx, d direction) Verdict {
 	if s.reset || s.local != nil || c.vmErr != nil {
 		s.mu.Unlock()
 		return s.afterWake(c)
+	}
+	if ds.wake == nil {
+		ds.wake = make(chan struct{}, 1)
 	}
 	ds.paused = true
 	s.mu.Unlock()
