@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -470,4 +471,88 @@ func TestShutdownDrains(t *testing.T) {
 	if _, err := http.Get(s.url("inbound", "/info")); err == nil {
 		t.Fatal("a new connection was accepted after shutdown")
 	}
+}
+
+// TestBodiesStream: without a filter asking for the body, request and
+// response bodies pass through piece by piece (the upstream sees the start
+// of a request body before the client has sent the rest, the client sees
+// the start of a response body before the upstream has written the rest);
+// a filter that buffers the request body holds it back until the end.
+func TestBodiesStream(t *testing.T) {
+	firstPart := make(chan string, 1)
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/request":
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			firstPart <- string(buf)
+			rest, _ := io.ReadAll(r.Body)
+			io.WriteString(w, string(buf)+string(rest))
+		case "/response":
+			io.WriteString(w, "part1")
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+				io.WriteString(w, "part2")
+			case <-time.After(10 * time.Second):
+				io.WriteString(w, "upstream-gave-up")
+			}
+		}
+	}))
+	defer app.Close()
+	s := startSidecar(t, `
+admin: {disabled: true}
+wasm: {call_deadline: 5s}
+listeners:
+  - {name: plain, address: 127.0.0.1:0, cluster: app}
+  - name: buffering
+    address: 127.0.0.1:0
+    cluster: app
+    filters: [{name: stamp, wasm: $STAMP, configuration: "upper-request"}]
+clusters:
+  - {name: app, endpoints: [$APP]}
+`, "$APP", app.Listener.Addr().String(), "$STAMP", stampGuest(t))
+
+	t.Run("request streams", func(t *testing.T) {
+		rc := dialRaw(t, s.ListenerAddr("plain"))
+		rc.send("POST /request HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello")
+		select {
+		case got := <-firstPart:
+			must(t, got == "hello", "upstream saw %q first", got)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the upstream did not see the first half of the body before the client sent the rest: the sidecar buffered it")
+		}
+		rc.send("world")
+		resp, body := rc.response("POST")
+		must(t, resp.StatusCode == 200 && body == "helloworld", "%d %q", resp.StatusCode, body)
+	})
+	t.Run("a filter that asks buffers", func(t *testing.T) {
+		rc := dialRaw(t, s.ListenerAddr("buffering"))
+		rc.send("POST /request HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello")
+		select {
+		case got := <-firstPart:
+			t.Fatalf("the upstream saw %q before the body was complete, although the filter buffers it", got)
+		case <-time.After(300 * time.Millisecond):
+		}
+		rc.send("world")
+		got := <-firstPart
+		resp, body := rc.response("POST")
+		must(t, got == "HELLO" && resp.StatusCode == 200 && body == "HELLOWORLD", "%q, %d %q", got, resp.StatusCode, body)
+	})
+	t.Run("response streams", func(t *testing.T) {
+		rc := dialRaw(t, s.ListenerAddr("plain"))
+		rc.send("GET /response HTTP/1.1\r\nHost: h\r\n\r\n")
+		resp, err := http.ReadResponse(rc.br, &http.Request{Method: "GET"})
+		must(t, err == nil && resp.StatusCode == 200, "response head: %v", err)
+		first := make([]byte, 5)
+		_, err = io.ReadFull(resp.Body, first)
+		must(t, err == nil && string(first) == "part1", "first part %q %v", first, err)
+		close(release) // only now may the upstream finish
+		rest, err := io.ReadAll(resp.Body)
+		must(t, err == nil && string(rest) == "part2", "rest %q %v: the sidecar held the response back", rest, err)
+	})
 }
