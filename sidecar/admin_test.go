@@ -14,16 +14,7 @@ import (
 // and refuses a non-loopback address without one.
 func TestAdminAPI(t *testing.T) {
 	app := newUpstream(t, "app")
-	s := startSidecar(t, `
-admin: {address: "127.0.0.1:0", token: tok-7}
-listeners:
-  - name: in
-    address: 127.0.0.1:0
-    cluster: app
-    filters: [{name: tg, wasm: $TG, pool_size: 1}]
-clusters:
-  - {name: app, endpoints: [$APP]}
-`, "$APP", app.addr(), "$TG", testGuest(t))
+	s := startSidecar(t, `admin: {address: "127.0.0.1:0", token: tok-7}`+testGuestConfig, "$APP", app.addr(), "$TG", testGuest(t))
 	c := client(t)
 	must(t, do(t, c, "GET", s.url("in", "/info"), nil).status == 200, "request through the filter")
 	r := do(t, c, "GET", s.url("in", "/info"), nil, "x-test", "metrics")

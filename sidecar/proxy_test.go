@@ -601,12 +601,9 @@ clusters:
 	}
 }
 
-// TestFilterTrailers: a filter reads and edits request trailers on their
-// way upstream and response trailers on their way back.
-func TestFilterTrailers(t *testing.T) {
-	app := newUpstream(t, "app")
-	s := startSidecar(t, `
-admin: {disabled: true}
+// testGuestConfig is one listener, "in", running the test guest in front
+// of cluster app ($APP); tests add the admin line.
+const testGuestConfig = `
 listeners:
   - name: in
     address: 127.0.0.1:0
@@ -614,7 +611,13 @@ listeners:
     filters: [{name: tg, wasm: $TG, pool_size: 1}]
 clusters:
   - {name: app, endpoints: [$APP]}
-`, "$APP", app.addr(), "$TG", testGuest(t))
+`
+
+// TestFilterTrailers: a filter reads and edits request trailers on their
+// way upstream and response trailers on their way back.
+func TestFilterTrailers(t *testing.T) {
+	app := newUpstream(t, "app")
+	s := startSidecar(t, "admin: {disabled: true}\n"+testGuestConfig, "$APP", app.addr(), "$TG", testGuest(t))
 	rc := dialRaw(t, s.ListenerAddr("in"))
 	rc.send("POST /info HTTP/1.1\r\nHost: h\r\nx-test: trailers\r\nTransfer-Encoding: chunked\r\nTrailer: x-t-in, x-t-removed\r\n\r\n" +
 		"3\r\nabc\r\n0\r\nx-t-in: v1\r\nx-t-removed: gone\r\n\r\n")
