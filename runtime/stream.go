@@ -102,7 +102,7 @@ type dirState struct {
 	// wake is made by the first pause (under Stream.mu, before paused is
 	// set) and never replaced, so most streams never allocate it.
 	wake chan struct{}
-	sent   bool // headers forwarded (no local response possible after response headers are sent)
+	sent bool // headers forwarded (no local response possible after response headers are sent)
 }
 
 // Stream is one HTTP request/response through a chain. Its methods for one
