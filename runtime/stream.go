@@ -103,8 +103,10 @@ type dirState struct {
 	inCall bool
 	paused bool
 	early  bool
-	wake   chan struct{} // made by the first pause (guarded by Stream.mu)
-	sent   bool // headers forwarded (no local response possible after response headers are sent)
+	// wake is made by the first pause (under Stream.mu, before paused is
+	// set) and never replaced, so most streams never allocate it.
+	wake chan struct{}
+	sent bool // headers forwarded (no local response possible after response headers are sent)
 }
 
 // Stream is one HTTP request/response through a chain. Its methods for one
@@ -116,7 +118,7 @@ type Stream struct {
 	info  StreamInfo
 	start time.Time
 	ctxs  []pctx
-	one   [1]pctx // ctxs' storage for a one-plugin chain
+	one   [1]pctx // ctxs of a one-filter chain, the common case: no allocation
 
 	mu           sync.Mutex // guards local, reset, dirs, props, upstream
 	local        *LocalResponse
@@ -152,8 +154,8 @@ func newStream(c *Chain, info StreamInfo) *Stream {
 		info.Protocol = "HTTP/1.1"
 	}
 	s := &Stream{chain: c, info: info, start: time.Now()}
-	if len(c.plugins) == 1 {
-		s.ctxs = s.one[:] // the common one-filter chain: no second allocation
+	if len(c.plugins) <= len(s.one) {
+		s.ctxs = s.one[:len(c.plugins)]
 	} else {
 		s.ctxs = make([]pctx, len(c.plugins))
 	}
@@ -398,9 +400,6 @@ func (s *Stream) waitResume(ctx context.Context, c *pctx, d direction) Verdict {
 		return s.afterWake(c)
 	}
 	if ds.wake == nil {
-		// Made on first pause: most streams never pause, and this is two
-		// allocations fewer per request. Wakers send only while paused is
-		// set, so they see the channel.
 		ds.wake = make(chan struct{}, 1)
 	}
 	ds.paused = true
