@@ -164,7 +164,9 @@ func (s *Stream) LocalResponse() *LocalResponse {
 }
 
 // Instructions returns the wasm instructions this stream's callbacks have
-// executed so far (only plugins loaded with CountInstructions count).
+// executed so far (only plugins loaded with CountInstructions count), from
+// proxy_on_context_create through proxy_on_done, proxy_on_log and
+// proxy_on_delete once Close has run them.
 func (s *Stream) Instructions() uint64 { return s.instructions.Load() }
 
 // SetUpstreamAddress records the endpoint the request went to (property
@@ -566,6 +568,7 @@ func (s *Stream) Close() {
 		if _, live := v.ctxs[c.id]; live && !v.dead.Load() {
 			v.cur = c
 			done, err := v.call(cbDone, v.p.host.cfg.CallDeadline, 1, uint64(c.id))
+			s.instructions.Add(v.last)
 			if err == nil {
 				if uint32(done) != 0 {
 					_ = c.finish()
@@ -609,8 +612,10 @@ func (c *pctx) finish() error {
 	prev := v.cur
 	v.cur = c
 	_, err := v.call(cbLog, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
+	c.s.instructions.Add(v.last)
 	if err == nil {
 		_, err = v.call(cbDelete, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
+		c.s.instructions.Add(v.last)
 	}
 	v.cur = prev
 	delete(v.ctxs, c.id)
