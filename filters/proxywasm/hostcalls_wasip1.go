@@ -39,11 +39,17 @@ const (
 )
 
 // statusError maps proxy_status_t to the SDK's error values, so filters
-// compare errors exactly as they would under the SDK.
+// compare errors exactly as they would under the SDK. OK, by far the most
+// common status, is decided inline at the call site.
 func statusError(s uint32) error {
-	switch s {
-	case 0:
+	if s == 0 {
 		return nil
+	}
+	return statusErrorSlow(s)
+}
+
+func statusErrorSlow(s uint32) error {
+	switch s {
 	case 1:
 		return types.ErrorStatusNotFound
 	case 2:
@@ -141,14 +147,12 @@ func DispatchHttpCall(cluster string, headers [][2]string, body []byte, trailers
 		return 0, err
 	}
 	calloutID = retU32
-	root := active
-	if h, ok := https[active]; ok {
-		root = h.root
-	} else if t, ok := tcps[active]; ok {
-		root = t.root
+	rootID := active
+	if e := contexts.get(active); e != nil && e.kind != kindRoot {
+		rootID = e.root
 	}
-	r, ok := roots[root]
-	if !ok {
+	r := root(rootID)
+	if r == nil {
 		return 0, fmt.Errorf("DispatchHttpCall: no plugin context for context %d", active)
 	}
 	r.callout[calloutID] = callout{contextID: active, fn: callBack}

@@ -56,25 +56,50 @@ func nicrtScratch(size uint32) unsafe.Pointer {
 
 // unpin drops the pins once returned data is referenced by the glue.
 func unpin() {
+	if len(pinned) == 0 {
+		return
+	}
 	clear(pinned)
 	pinned = pinned[:0]
 }
 
 // take turns a (pointer, size) pair the host returned into a slice the
-// glue owns: a copy when the host wrote into the scratch buffer (which the
-// next host call reuses), else the allocation itself, which it then unpins.
+// glue owns. A host that allocated the data with proxy_on_memory_allocate
+// has pinned the allocation: the glue keeps it and unpins it. Otherwise the
+// data is in the scratch buffer, which the next host call reuses, and is
+// copied out. take is on the path of every header read, so it is kept
+// small and branch-light: in a wasip1 module every jump inside a function
+// costs in proportion to the function's size.
 func take(p unsafe.Pointer, n uint32) []byte {
-	defer unpin()
-	if p == nil || n == 0 {
+	if len(pinned) != 0 {
+		return takePinned(p, n)
+	}
+	if n == 0 {
 		return nil
 	}
-	if len(scratch) > 0 {
-		base := uintptr(unsafe.Pointer(&scratch[0]))
-		if a := uintptr(p); a >= base && a+uintptr(n) <= base+uintptr(len(scratch)) {
-			return arenaCopy(scratch[a-base : a-base+uintptr(n)])
-		}
+	return arenaCopy(p, n)
+}
+
+func takePinned(p unsafe.Pointer, n uint32) []byte {
+	var b []byte
+	switch {
+	case p == nil || n == 0:
+	case inScratch(uintptr(p), uintptr(n)):
+		b = arenaCopy(p, n) // a host that allocated and then used the scratch anyway
+	default:
+		b = unsafe.Slice((*byte)(p), n)
 	}
-	return unsafe.Slice((*byte)(p), n)
+	unpin()
+	return b
+}
+
+// inScratch reports whether [a, a+n) lies inside the scratch buffer.
+func inScratch(a, n uintptr) bool {
+	if len(scratch) == 0 {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(&scratch[0]))
+	return a >= base && a+n <= base+uintptr(len(scratch))
 }
 
 // arena is a bump allocator for data copied out of the scratch buffer. A Go
@@ -90,16 +115,28 @@ const (
 	arenaMax   = 512 // larger values get their own allocation
 )
 
-func arenaCopy(b []byte) []byte {
-	if len(b) > arenaMax {
-		return append([]byte(nil), b...)
-	}
-	if cap(arena)-len(arena) < len(b) {
-		arena = make([]byte, 0, arenaChunk)
-	}
+// arenaCopy copies the n bytes at p (n > 0) into the arena.
+func arenaCopy(p unsafe.Pointer, n uint32) []byte {
 	off := len(arena)
-	arena = append(arena, b...)
-	return arena[off:len(arena):len(arena)]
+	end := off + int(n)
+	if end > cap(arena) || n > arenaMax {
+		return arenaCopySlow(p, n)
+	}
+	arena = arena[:end]
+	b := arena[off:end:end]
+	copy(b, unsafe.String((*byte)(p), n))
+	return b
+}
+
+//go:noinline
+func arenaCopySlow(p unsafe.Pointer, n uint32) []byte {
+	src := unsafe.String((*byte)(p), n)
+	if n > arenaMax {
+		return []byte(src)
+	}
+	arena = make([]byte, 0, arenaChunk)
+	arena = append(arena, src...)
+	return arena[:n:n]
 }
 
 func bytesPtr(b []byte) unsafe.Pointer {
