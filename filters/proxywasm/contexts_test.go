@@ -15,7 +15,9 @@ func TestIDTable(t *testing.T) {
 	}{
 		{"sequential-ish", func(r *rand.Rand) uint32 { return 1 + r.Uint32N(64) }},
 		{"sparse", func(r *rand.Rand) uint32 { return r.Uint32() }},
-		{"large and small", func(r *rand.Rand) uint32 { return []uint32{0, 1, 2, ^uint32(0), ^uint32(0) - 1}[r.IntN(5)] + r.Uint32N(8) }},
+		{"large and small", func(r *rand.Rand) uint32 {
+			return []uint32{0, 1, 2, ^uint32(0), ^uint32(0) - 1}[r.IntN(5)] + r.Uint32N(8)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
