@@ -112,7 +112,6 @@ func EnqueueSharedQueue(queueID uint32, data []byte) error {
 
 // DequeueSharedQueue removes and returns the oldest item of a shared queue.
 func DequeueSharedQueue(queueID uint32) ([]byte, error) {
-	resetOuts()
 	if err := statusError(hostDequeueSharedQueue(queueID, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
@@ -122,7 +121,6 @@ func DequeueSharedQueue(queueID uint32) ([]byte, error) {
 
 // GetSharedData returns a shared value and its compare-and-swap token.
 func GetSharedData(key string) (value []byte, cas uint32, err error) {
-	resetOuts()
 	if err := statusError(hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32))); err != nil {
 		unpin()
 		return nil, 0, err
@@ -358,7 +356,6 @@ func GetProperty(path []string) ([]byte, error) {
 		return nil, errors.New("path must not be empty")
 	}
 	raw := serializePath(path)
-	resetOuts()
 	if err := statusError(hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
@@ -386,7 +383,6 @@ func SetProperty(path []string, data []byte) error {
 
 // CallForeignFunction calls a function the host registered under funcName.
 func CallForeignFunction(funcName string, param []byte) (ret []byte, err error) {
-	resetOuts()
 	if err := statusError(hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
@@ -400,7 +396,6 @@ func getBuffer(bt uint32, start, maxSize int) ([]byte, error) {
 	if start < 0 || maxSize < 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
-	resetOuts()
 	if err := statusError(hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
@@ -413,7 +408,6 @@ func setBuffer(bt, start, size uint32, data []byte) error {
 }
 
 func getMap(mt uint32) ([][2]string, error) {
-	resetOuts()
 	if err := statusError(hostGetHeaderMapPairs(mt, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return nil, err
@@ -427,7 +421,6 @@ func setMap(mt uint32, pairs [][2]string) error {
 }
 
 func getMapValue(mt uint32, key string) (string, error) {
-	resetOuts()
 	if err := statusError(hostGetHeaderMapValue(mt, stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
 		unpin()
 		return "", err

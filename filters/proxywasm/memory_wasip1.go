@@ -6,17 +6,18 @@ import "unsafe"
 
 // Output slots of host calls. The guest runs one call at a time, so one set
 // serves every call; locals whose address goes to the host would escape to
-// the heap, an allocation per host call.
+// the heap, an allocation per host call. retData is a guest address (wasm32
+// pointers are 32 bits) rather than an unsafe.Pointer, so setting it needs
+// no write barrier and no clearing of the upper half before each call.
 var (
-	retData unsafe.Pointer
+	retData uint32
 	retSize uint32
 	retU32  uint32
 	retU64  uint64
 )
 
-// resetOuts clears the data slots before a call: the host writes only the
-// low 32 bits of the 64-bit pointer.
-func resetOuts() { retData, retSize = nil, 0 }
+// addr turns a guest address the host returned into a pointer.
+func addr(a uint32) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(nil), a) }
 
 // pinned keeps every buffer handed to the host by proxy_on_memory_allocate
 // reachable until the hostcall that asked for it has returned and the glue
@@ -63,31 +64,45 @@ func unpin() {
 	pinned = pinned[:0]
 }
 
-// take turns a (pointer, size) pair the host returned into a slice the
+// take turns an (address, size) pair the host returned into a slice the
 // glue owns. A host that allocated the data with proxy_on_memory_allocate
 // has pinned the allocation: the glue keeps it and unpins it. Otherwise the
 // data is in the scratch buffer, which the next host call reuses, and is
 // copied out. take is on the path of every header read, so it is kept
 // small and branch-light: in a wasip1 module every jump inside a function
 // costs in proportion to the function's size.
-func take(p unsafe.Pointer, n uint32) []byte {
-	if len(pinned) != 0 {
-		return takePinned(p, n)
+func take(a, n uint32) []byte {
+	off := len(arena)
+	end := off + int(n)
+	if len(pinned) != 0 || n == 0 || n > arenaMax || end > cap(arena) {
+		return takeSlow(a, n)
 	}
-	if n == 0 {
-		return nil
-	}
-	return arenaCopy(p, n)
+	arena = arena[:end]
+	b := arena[off:end:end]
+	copy(b, unsafe.String((*byte)(addr(a)), n))
+	return b
 }
 
-func takePinned(p unsafe.Pointer, n uint32) []byte {
+// takeSlow is take for everything but a small value in the scratch buffer
+// that fits the current arena chunk.
+//
+//go:noinline
+func takeSlow(a, n uint32) []byte {
 	var b []byte
 	switch {
-	case p == nil || n == 0:
-	case inScratch(uintptr(p), uintptr(n)):
-		b = arenaCopy(p, n) // a host that allocated and then used the scratch anyway
+	case a == 0 || n == 0:
+	case len(pinned) == 0 || inScratch(uintptr(a), uintptr(n)):
+		// In the scratch buffer (or, from a host that allocated and then
+		// used the scratch anyway, there too): copy it out.
+		src := unsafe.String((*byte)(addr(a)), n)
+		if n > arenaMax {
+			b = []byte(src)
+		} else {
+			arena = append(make([]byte, 0, arenaChunk), src...)
+			b = arena[:n:n]
+		}
 	default:
-		b = unsafe.Slice((*byte)(p), n)
+		b = unsafe.Slice((*byte)(addr(a)), n)
 	}
 	unpin()
 	return b
@@ -114,30 +129,6 @@ const (
 	arenaChunk = 4096
 	arenaMax   = 512 // larger values get their own allocation
 )
-
-// arenaCopy copies the n bytes at p (n > 0) into the arena.
-func arenaCopy(p unsafe.Pointer, n uint32) []byte {
-	off := len(arena)
-	end := off + int(n)
-	if end > cap(arena) || n > arenaMax {
-		return arenaCopySlow(p, n)
-	}
-	arena = arena[:end]
-	b := arena[off:end:end]
-	copy(b, unsafe.String((*byte)(p), n))
-	return b
-}
-
-//go:noinline
-func arenaCopySlow(p unsafe.Pointer, n uint32) []byte {
-	src := unsafe.String((*byte)(p), n)
-	if n > arenaMax {
-		return []byte(src)
-	}
-	arena = make([]byte, 0, arenaChunk)
-	arena = append(arena, src...)
-	return arena[:n:n]
-}
 
 func bytesPtr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {
