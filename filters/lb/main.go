@@ -44,6 +44,8 @@ type pluginContext struct {
 	local uint64          // round_robin position used when shared data fails
 	lr    *sharedCounters // policy least_request: one counter per cluster
 
+	stateless statelessContext // every stream's context, except under least_request
+
 	requests      []proxywasm.MetricCounter // per cluster
 	inFlight      []proxywasm.MetricGauge   // per cluster, least_request only
 	skipped       proxywasm.MetricCounter
@@ -63,6 +65,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	p.src = draw.New(cfg.seed)
+	p.stateless.p = p
 	svc := cfg.service.String()
 	metric := func(name string, kv ...string) string {
 		return promname.Name(name, append([]string{"service", svc}, kv...)...)
@@ -101,10 +104,17 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	return types.OnPluginStartStatusOK
 }
 
-// NewHttpContext implements types.PluginContext.
+// NewHttpContext implements types.PluginContext. Only least_request keeps
+// per-stream state (the in-flight count to give back when the stream ends);
+// every other policy decides within OnHttpRequestHeaders, so all its streams
+// share one stateless context, as passthrough's do, and a stream costs the
+// filter no context of its own.
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	if p.cfg.policy != leastRequest {
+		return &p.stateless
+	}
 	h := p.ctxs.Get()
-	h.p, h.chosen = p, -1
+	h.p, h.chosen, h.accounted = p, -1, false
 	return h
 }
 
@@ -131,14 +141,11 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	}
 }
 
-// nextRoundRobin takes the next position of the pool-wide sequence.
+// nextRoundRobin takes the next position of the pool-wide sequence: one
+// read and one compare-and-swap write of the shared position per request
+// (see shared.go), or, when shared data keeps failing, the VM's own counter.
 func (p *pluginContext) nextRoundRobin() int {
-	var pos uint64
-	ok := p.rr.update(chooseTries, func(c []uint64) bool {
-		pos = c[0]
-		c[0]++
-		return true
-	})
+	pos, ok := p.rr.next(chooseTries)
 	if !ok {
 		p.sharedErrors.Increment(1)
 		pos = p.local
@@ -191,6 +198,43 @@ func (p *pluginContext) release(idx int) {
 	p.inFlight[idx].Add(-1)
 }
 
+// balance handles one request's headers: requests for the service get the
+// chosen cluster in the routing header. It returns the chosen index and
+// whether an in-flight count was taken (least_request), or ok false when
+// the request was left untouched.
+func (p *pluginContext) balance() (idx int, accounted, ok bool) {
+	authority, found := host.RequestHeader(":authority")
+	if !found || !p.cfg.service.Match(authority) {
+		p.skipped.Increment(1)
+		return 0, false, false
+	}
+	idx, accounted = p.choose()
+	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
+		proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
+		if accounted {
+			p.release(idx)
+		}
+		return 0, false, false
+	}
+	p.requests[idx].Increment(1)
+	return idx, accounted, true
+}
+
+// statelessContext serves every stream of a policy that keeps nothing per
+// stream (all but least_request).
+type statelessContext struct {
+	types.DefaultHttpContext
+	p *pluginContext
+}
+
+// OnHttpRequestHeaders balances requests for the service.
+func (h *statelessContext) OnHttpRequestHeaders(int, bool) types.Action {
+	h.p.balance()
+	return types.ActionContinue
+}
+
+// httpContext is one least_request stream: it remembers the cluster whose
+// in-flight count it took.
 type httpContext struct {
 	types.DefaultHttpContext
 	p         *pluginContext
@@ -200,22 +244,10 @@ type httpContext struct {
 
 // OnHttpRequestHeaders balances requests for the service.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	p := h.p
-	authority, ok := host.RequestHeader(":authority")
-	if !ok || !p.cfg.service.Match(authority) {
-		p.skipped.Increment(1)
-		return types.ActionContinue
+	idx, accounted, ok := h.p.balance()
+	if ok {
+		h.chosen, h.accounted = idx, accounted
 	}
-	idx, accounted := p.choose()
-	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
-		proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
-		if accounted {
-			p.release(idx)
-		}
-		return types.ActionContinue
-	}
-	h.chosen, h.accounted = idx, accounted
-	p.requests[idx].Increment(1)
 	return types.ActionContinue
 }
 

@@ -67,6 +67,33 @@ func (s *sharedCounters) update(tries int, fn func(counts []uint64) bool) bool {
 	return false
 }
 
+// next advances a single counter (round_robin's position) by one and
+// returns its value before the increment. It is update for one counter
+// without the callback and the decode/encode loops, because it runs on
+// every request.
+func (s *sharedCounters) next(tries int) (uint64, bool) {
+	for try := 0; try < tries; try++ {
+		val, cas, err := proxywasm.GetSharedData(s.key)
+		if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+			return 0, false
+		}
+		var pos uint64
+		if len(val) == 8 { // absent or malformed values read as zero, as in decode
+			pos = binary.LittleEndian.Uint64(val)
+		}
+		binary.LittleEndian.PutUint64(s.buf, pos+1)
+		err = proxywasm.SetSharedData(s.key, s.buf, cas)
+		if err == nil {
+			return pos, true
+		}
+		if !errors.Is(err, types.ErrorStatusCasMismatch) {
+			return 0, false
+		}
+		s.retries.Increment(1)
+	}
+	return 0, false
+}
+
 func (s *sharedCounters) decode(val []byte) {
 	if len(val) != len(s.buf) {
 		clear(s.counts)
