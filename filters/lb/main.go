@@ -158,41 +158,70 @@ func (p *pluginContext) nextRoundRobin() int {
 // the pool (ties broken at random, so an idle service spreads its requests)
 // and counts this request against it.
 func (p *pluginContext) acquireLeast() (int, bool) {
-	idx := 0
-	ok := p.lr.update(chooseTries, func(c []uint64) bool {
-		ties := 0
-		for i, v := range c {
-			switch {
-			case i == 0 || v < c[idx]:
-				idx, ties = i, 1
-			case v == c[idx]:
-				ties++
-				if p.src.IntN(ties) == 0 {
-					idx = i
-				}
-			}
+	lr := p.lr
+	for try := 0; try < chooseTries; try++ {
+		cas, ok := lr.load()
+		if !ok {
+			break
 		}
-		c[idx]++
-		return true
-	})
-	if !ok {
-		p.sharedErrors.Increment(1)
-		return p.src.IntN(len(p.cfg.clusters)), false
+		idx := pickLeast(lr, len(p.cfg.clusters), p.src)
+		lr.set(idx, lr.count(idx)+1)
+		stored, retry := lr.store(cas)
+		if stored {
+			p.inFlight[idx].Add(1)
+			return idx, true
+		}
+		if !retry {
+			break
+		}
 	}
-	p.inFlight[idx].Add(1)
-	return idx, true
+	p.sharedErrors.Increment(1)
+	return p.src.IntN(len(p.cfg.clusters)), false
 }
 
-// release gives back the in-flight count taken by acquireLeast.
-func (p *pluginContext) release(idx int) {
-	ok := p.lr.update(releaseTries, func(c []uint64) bool {
-		if c[idx] == 0 {
-			return false // never below zero, e.g. after another VM reset the value
+// pickLeast returns the index of the smallest of the n counters, choosing
+// uniformly among ties (reservoir sampling: the k-th tie replaces the
+// choice with probability 1/k).
+func pickLeast(c *sharedCounters, n int, src *draw.Source) int {
+	idx, least, ties := 0, c.count(0), 1
+	for i := 1; i < n; i++ {
+		v := c.count(i)
+		switch {
+		case v < least:
+			idx, least, ties = i, v, 1
+		case v == least:
+			ties++
+			if src.IntN(ties) == 0 {
+				idx = i
+			}
 		}
-		c[idx]--
-		return true
-	})
-	if !ok {
+	}
+	return idx
+}
+
+// release gives back the in-flight count taken by acquireLeast. A count
+// already at zero (e.g. another VM reset the value) is left there, never
+// taken below zero, and counted as a failed release.
+func (p *pluginContext) release(idx int) {
+	lr := p.lr
+	released := false
+	for try := 0; try < releaseTries; try++ {
+		cas, ok := lr.load()
+		if !ok {
+			break
+		}
+		n := lr.count(idx)
+		if n == 0 {
+			break
+		}
+		lr.set(idx, n-1)
+		stored, retry := lr.store(cas)
+		if stored || !retry {
+			released = stored
+			break
+		}
+	}
+	if !released {
 		p.releaseFailed.Increment(1)
 	}
 	p.inFlight[idx].Add(-1)
