@@ -49,6 +49,9 @@ type Config struct {
 	RandomSeed uint64
 	// FaultTickMs is the fault filter's timer period in milliseconds.
 	FaultTickMs uint32
+
+	slots     headerSlots // the headers the rules read, by cache slot
+	authority header      // :authority, for Hosts
 }
 
 // Parse reads a route/fault configuration. The error is a *config.Error
@@ -72,6 +75,7 @@ func Parse(data []byte) (*Config, error) {
 	default:
 		doc.Fail("", "must be a JSON array (the VirtualService http list) or object (with hosts and http), not %s", root.Kind())
 	}
+	c.authority = c.slots.ref(":authority")
 	if doc.Err() == nil {
 		c.parseRules(http, t)
 	}
@@ -141,7 +145,7 @@ func (c *Config) parseRules(http config.Value, t templates) {
 		}
 		if mv, ok := o.Get("match"); ok {
 			for _, m := range mv.Array() {
-				r.Matches = append(r.Matches, parseMatch(m))
+				r.Matches = append(r.Matches, parseMatch(m, &c.slots))
 			}
 		}
 		if rv, ok := o.Required("route", "required (nicrt implements route rules; redirect, directResponse and delegate are not)"); ok {
@@ -173,7 +177,7 @@ func (c *Config) Applies(r *Request) bool {
 	if c.Hosts == nil {
 		return true
 	}
-	a, ok := r.Header(":authority")
+	a, ok := r.header(c.authority)
 	return ok && c.Hosts.Match(a)
 }
 
