@@ -72,13 +72,15 @@ func unpin() {
 // small and branch-light: in a wasip1 module every jump inside a function
 // costs in proportion to the function's size.
 func take(a, n uint32) []byte {
-	off := len(arena)
+	off := arenaOff
 	end := off + int(n)
-	if len(pinned) != 0 || n == 0 || n > arenaMax || end > cap(arena) {
+	// n-1 wraps for n == 0, so one comparison sends both empty and large
+	// values to takeSlow.
+	if len(pinned) != 0 || n-1 >= arenaMax || end > arenaChunk {
 		return takeSlow(a, n)
 	}
-	arena = arena[:end]
-	b := arena[off:end:end]
+	arenaOff = end
+	b := arenaBuf[off:end:end]
 	copy(b, unsafe.String((*byte)(addr(a)), n))
 	return b
 }
@@ -98,8 +100,9 @@ func takeSlow(a, n uint32) []byte {
 		if n > arenaMax {
 			b = []byte(src)
 		} else {
-			arena = append(make([]byte, 0, arenaChunk), src...)
-			b = arena[:n:n]
+			arenaBuf, arenaOff = new([arenaChunk]byte), int(n)
+			b = arenaBuf[:n:n]
+			copy(b, src)
 		}
 	default:
 		b = unsafe.Slice((*byte)(addr(a)), n)
@@ -117,13 +120,19 @@ func inScratch(a, n uintptr) bool {
 	return a >= base && a+n <= base+uintptr(len(scratch))
 }
 
-// arena is a bump allocator for data copied out of the scratch buffer. A Go
-// heap allocation costs about 1,750 wasm instructions in a wasip1 module,
-// more than the host call itself; copying small values into a shared chunk
-// costs a memmove. Each value gets a capacity-capped slice of the chunk, so
-// an append by the filter reallocates instead of overwriting a neighbour;
-// a chunk lives as long as any value carved from it.
-var arena []byte
+// arenaBuf is a bump allocator for data copied out of the scratch buffer,
+// arenaOff its first free byte. A Go heap allocation costs about 1,750
+// wasm instructions in a wasip1 module, more than the host call itself;
+// copying a small value into a shared chunk costs a memmove. Each value
+// gets a capacity-capped slice of the chunk, so an append by the filter
+// reallocates instead of overwriting a neighbour; a chunk lives as long as
+// any value carved from it. (A pointer and an offset rather than a slice:
+// taking a value then writes an integer, not a pointer that the garbage
+// collector's write barrier must see.)
+var (
+	arenaBuf *[arenaChunk]byte
+	arenaOff = arenaChunk // full: the first value allocates a chunk
+)
 
 const (
 	arenaChunk = 4096
