@@ -239,14 +239,24 @@ func (p *pluginContext) balance() (idx int, accounted, ok bool) {
 	}
 	idx, accounted = p.choose()
 	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
-		proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
-		if accounted {
-			p.release(idx)
-		}
+		p.setFailed(err, idx, accounted)
 		return 0, false, false
 	}
 	p.requests[idx].Increment(1)
 	return idx, accounted, true
+}
+
+// setFailed logs a failure to write the routing header and gives back the
+// in-flight count taken for it. It is a function of its own to keep
+// balance, which runs on every request, small: in a wasip1 module a jump
+// costs in proportion to the size of its function.
+//
+//go:noinline
+func (p *pluginContext) setFailed(err error, idx int, accounted bool) {
+	proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
+	if accounted {
+		p.release(idx)
+	}
 }
 
 // statelessContext serves every stream of a policy that keeps nothing per

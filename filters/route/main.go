@@ -99,8 +99,17 @@ func (p *pluginContext) route() {
 	}
 	i := r.Pick(p.src)
 	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.ClusterHeader, r.Route[i].Cluster); err != nil {
-		proxywasm.LogErrorf("nicrt route filter: cannot set %s: %v", p.cfg.ClusterHeader, err)
+		p.setFailed(err)
 		return
 	}
 	p.routed[r.Index][i].Increment(1)
+}
+
+// setFailed logs a failure to write the routing header. It is a function
+// of its own to keep route, which runs on every request, small: in a
+// wasip1 module a jump costs in proportion to the size of its function.
+//
+//go:noinline
+func (p *pluginContext) setFailed(err error) {
+	proxywasm.LogErrorf("nicrt route filter: cannot set %s: %v", p.cfg.ClusterHeader, err)
 }

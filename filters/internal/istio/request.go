@@ -68,24 +68,20 @@ func (r *Request) Reset(fetch HeaderFunc) {
 
 // header returns a request header's value and whether it is present.
 func (r *Request) header(h header) (string, bool) {
-	if h.slot < 0 {
-		return r.fetch(h.name)
+	if h.slot >= 0 {
+		switch r.state[h.slot] {
+		case slotPresent:
+			return r.vals[h.slot], true
+		case slotAbsent:
+			return "", false
+		}
 	}
-	switch r.state[h.slot] {
-	case slotPresent:
-		return r.vals[h.slot], true
-	case slotAbsent:
-		return "", false
-	}
-	return r.fetchSlot(h)
-}
-
-func (r *Request) fetchSlot(h header) (string, bool) {
 	v, ok := r.fetch(h.name)
-	r.vals[h.slot] = v
-	r.state[h.slot] = slotAbsent
-	if ok {
-		r.state[h.slot] = slotPresent
+	if h.slot >= 0 {
+		r.vals[h.slot], r.state[h.slot] = v, slotAbsent
+		if ok {
+			r.state[h.slot] = slotPresent
+		}
 	}
 	return v, ok
 }
