@@ -183,7 +183,7 @@ type httpContext struct {
 // OnHttpRequestHeaders draws the matched rule's faults and applies them.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	p := h.p
-	p.req.Reset(host.RequestHeader)
+	p.req.Reset(proxywasm.GetHttpRequestHeader)
 	r := p.cfg.Select(&p.req)
 	if r == nil || r.Fault == nil {
 		return types.ActionContinue

@@ -132,8 +132,8 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	case leastRequest:
 		return p.acquireLeast()
 	default: // ringHash
-		key, ok := host.RequestHeader(p.cfg.hashHeader)
-		if !ok || key == "" {
+		key, err := proxywasm.GetHttpRequestHeader(p.cfg.hashHeader)
+		if err != nil || key == "" {
 			p.hashMissing.Increment(1)
 			return p.src.IntN(n), false
 		}
@@ -232,13 +232,13 @@ func (p *pluginContext) release(idx int) {
 // whether an in-flight count was taken (least_request), or ok false when
 // the request was left untouched.
 func (p *pluginContext) balance() (idx int, accounted, ok bool) {
-	authority, found := host.RequestHeader(":authority")
-	if !found || !p.cfg.service.Match(authority) {
+	authority, err := proxywasm.GetHttpRequestHeader(":authority")
+	if err != nil || !p.cfg.service.Match(authority) {
 		p.skipped.Increment(1)
 		return 0, false, false
 	}
 	idx, accounted = p.choose()
-	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
+	if err = proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
 		p.setFailed(err, idx, accounted)
 		return 0, false, false
 	}

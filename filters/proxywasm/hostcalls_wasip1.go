@@ -112,18 +112,16 @@ func EnqueueSharedQueue(queueID uint32, data []byte) error {
 
 // DequeueSharedQueue removes and returns the oldest item of a shared queue.
 func DequeueSharedQueue(queueID uint32) ([]byte, error) {
-	if err := statusError(hostDequeueSharedQueue(queueID, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostDequeueSharedQueue(queueID, unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
 
 // GetSharedData returns a shared value and its compare-and-swap token.
 func GetSharedData(key string) (value []byte, cas uint32, err error) {
-	if err := statusError(hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32))); err != nil {
-		unpin()
-		return nil, 0, err
+	if s := hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32)); s != 0 {
+		return nil, 0, failed(s)
 	}
 	return take(retData, retSize), retU32, nil
 }
@@ -356,9 +354,8 @@ func GetProperty(path []string) ([]byte, error) {
 		return nil, errors.New("path must not be empty")
 	}
 	raw := serializePath(path)
-	if err := statusError(hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
@@ -383,9 +380,8 @@ func SetProperty(path []string, data []byte) error {
 
 // CallForeignFunction calls a function the host registered under funcName.
 func CallForeignFunction(funcName string, param []byte) (ret []byte, err error) {
-	if err := statusError(hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
@@ -396,9 +392,8 @@ func getBuffer(bt uint32, start, maxSize int) ([]byte, error) {
 	if start < 0 || maxSize < 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
-	if err := statusError(hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
@@ -408,9 +403,8 @@ func setBuffer(bt, start, size uint32, data []byte) error {
 }
 
 func getMap(mt uint32) ([][2]string, error) {
-	if err := statusError(hostGetHeaderMapPairs(mt, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostGetHeaderMapPairs(mt, unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return deserializeMap(take(retData, retSize)), nil
 }
@@ -420,16 +414,23 @@ func setMap(mt uint32, pairs [][2]string) error {
 	return statusError(hostSetHeaderMapPairs(mt, bytesPtr(b), uint32(len(b))))
 }
 
+// getMapValue is small enough for the compiler to inline into the
+// Get*Header functions, so a header read is one Go call fewer.
 func getMapValue(mt uint32, key string) (string, error) {
-	if err := statusError(hostGetHeaderMapValue(mt, stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return "", err
+	if s := hostGetHeaderMapValue(mt, unsafe.Pointer(unsafe.StringData(key)), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return "", failed(s)
 	}
 	b := take(retData, retSize)
-	if len(b) == 0 {
-		return "", nil
-	}
-	return unsafe.String(&b[0], len(b)), nil
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+// failed is the error path of a data-returning host call: it drops any
+// allocation the host made and maps the status.
+//
+//go:noinline
+func failed(s uint32) error {
+	unpin()
+	return statusErrorSlow(s)
 }
 
 func addMapValue(mt uint32, key, value string) error {

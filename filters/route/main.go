@@ -91,7 +91,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 
 // route routes the current request.
 func (p *pluginContext) route() {
-	p.req.Reset(host.RequestHeader)
+	p.req.Reset(proxywasm.GetHttpRequestHeader)
 	r := p.cfg.Select(&p.req)
 	if r == nil {
 		p.unmatched.Increment(1)

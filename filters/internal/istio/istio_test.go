@@ -1,18 +1,23 @@
 package istio
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/nicrt/nicrt/filters/internal/draw"
 )
 
+var errAbsent = errors.New("header absent")
+
 // mapRequest builds a Request over fixed headers.
 func mapRequest(h map[string]string) *Request {
 	r := &Request{}
-	r.Reset(func(name string) (string, bool) {
-		v, ok := h[name]
-		return v, ok
+	r.Reset(func(name string) (string, error) {
+		if v, ok := h[name]; ok {
+			return v, nil
+		}
+		return "", errAbsent
 	})
 	return r
 }
@@ -155,7 +160,12 @@ func TestSelectDoesNotAllocate(t *testing.T) {
 	 {"match": [{"headers": {"end-user": {"exact": "jason"}}, "queryParams": {"q": {"exact": "1"}}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
 	 {"match": [{"uri": {"regex": "/reviews/[0-9]+"}}], "route": [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 50}, {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50}]}]}`)
 	h := map[string]string{":authority": "reviews:9080", ":path": "/reviews/0?q=2", "end-user": "jason"}
-	fetch := func(name string) (string, bool) { v, ok := h[name]; return v, ok }
+	fetch := func(name string) (string, error) {
+		if v, ok := h[name]; ok {
+			return v, nil
+		}
+		return "", errAbsent
+	}
 	src := draw.New(1)
 	var r Request
 	n := testing.AllocsPerRun(200, func() {

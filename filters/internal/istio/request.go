@@ -11,8 +11,10 @@ import (
 const maxSlots = 16
 
 // HeaderFunc looks up one request header by lowercase name (pseudo-headers
-// such as ":path" included) in the host.
-type HeaderFunc func(name string) (value string, ok bool)
+// such as ":path" included) in the host; any error means the header is
+// absent. It has the signature of proxywasm.GetHttpRequestHeader, which
+// filters pass as it is: one call layer fewer on every header read.
+type HeaderFunc func(name string) (value string, err error)
 
 // header names one request header a rule reads, with its slot in a
 // Request's cache (-1: not cached). Slots are assigned when the
@@ -76,7 +78,8 @@ func (r *Request) header(h header) (string, bool) {
 			return "", false
 		}
 	}
-	v, ok := r.fetch(h.name)
+	v, err := r.fetch(h.name)
+	ok := err == nil
 	if h.slot >= 0 {
 		r.vals[h.slot], r.state[h.slot] = v, slotAbsent
 		if ok {
