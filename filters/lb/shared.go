@@ -86,30 +86,48 @@ func (s *sharedCounters) count(i int) uint64  { return binary.LittleEndian.Uint6
 func (s *sharedCounters) set(i int, v uint64) { binary.LittleEndian.PutUint64(s.buf[8*i:], v) }
 
 // next advances a single counter (round_robin's position) by one and
-// returns its value before the increment. It is load, set and store
-// written out for one counter, because it runs on every request.
+// returns its value before the increment. The usual case — read, write,
+// no conflict — is straight-line code of its own, because it runs on every
+// request; anything else goes to nextSlow.
 func (s *sharedCounters) next(tries int) (uint64, bool) {
-	for try := 0; try < tries; try++ {
-		val, cas, err := proxywasm.GetSharedData(s.key)
-		if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-			return 0, false
-		}
-		var pos uint64
-		if len(val) == 8 { // absent or malformed values read as zero, as in load
-			pos = binary.LittleEndian.Uint64(val)
-		}
-		binary.LittleEndian.PutUint64(s.buf, pos+1)
-		if s.beforeStore != nil {
-			s.beforeStore()
-		}
-		err = proxywasm.SetSharedData(s.key, s.buf, cas)
-		if err == nil {
-			return pos, true
-		}
+	val, cas, err := proxywasm.GetSharedData(s.key)
+	if err != nil || len(val) != 8 {
+		return s.nextSlow(tries)
+	}
+	pos := binary.LittleEndian.Uint64(val)
+	binary.LittleEndian.PutUint64(s.buf, pos+1)
+	if s.beforeStore != nil {
+		s.beforeStore()
+	}
+	if err := proxywasm.SetSharedData(s.key, s.buf, cas); err != nil {
 		if !errors.Is(err, types.ErrorStatusCasMismatch) {
 			return 0, false
 		}
 		s.retries.Increment(1)
+		return s.nextSlow(tries - 1)
+	}
+	return pos, true
+}
+
+// nextSlow is next as a loop of load, set and store, retrying up to tries
+// times.
+//
+//go:noinline
+func (s *sharedCounters) nextSlow(tries int) (uint64, bool) {
+	for try := 0; try < tries; try++ {
+		cas, ok := s.load()
+		if !ok {
+			return 0, false
+		}
+		pos := s.count(0)
+		s.set(0, pos+1)
+		stored, retry := s.store(cas)
+		if stored {
+			return pos, true
+		}
+		if !retry {
+			return 0, false
+		}
 	}
 	return 0, false
 }
