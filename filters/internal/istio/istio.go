@@ -172,24 +172,27 @@ func (c *Config) HostsLabel() string {
 	return c.Hosts[0].String()
 }
 
-// Applies reports whether the request is for one of the configured hosts.
-func (c *Config) Applies(r *Request) bool {
-	if c.Hosts == nil {
-		return true
-	}
-	a, ok := r.header(c.authority)
-	return ok && c.Hosts.Match(a)
-}
-
 // Select returns the first rule that accepts the request, or nil when the
-// request is not for the configured hosts or no rule matches it.
+// request is not for the configured hosts or no rule matches it. A rule
+// matches when it has no match blocks or any of its blocks accepts the
+// request. (One function, not one per level: it runs on every request, and
+// in a wasip1 module every call layer costs a hundred wasm instructions or
+// more.)
 func (c *Config) Select(r *Request) *Rule {
-	if !c.Applies(r) {
-		return nil
+	if c.Hosts != nil {
+		if a, ok := r.header(c.authority); !ok || !c.Hosts.Match(a) {
+			return nil
+		}
 	}
 	for i := range c.Rules {
-		if c.Rules[i].MatchesRequest(r) {
-			return &c.Rules[i]
+		rule := &c.Rules[i]
+		if len(rule.Matches) == 0 {
+			return rule
+		}
+		for j := range rule.Matches {
+			if rule.Matches[j].Matches(r) {
+				return rule
+			}
 		}
 	}
 	return nil
