@@ -17,6 +17,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/nicrt/nicrt/filters/internal/authority"
 	"github.com/nicrt/nicrt/filters/internal/draw"
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/promname"
@@ -45,6 +46,7 @@ type pluginContext struct {
 	lr    *sharedCounters // policy least_request: one counter per cluster
 
 	stateless statelessContext // every stream's context, except under least_request
+	service   authority.Remembering
 
 	requests      []proxywasm.MetricCounter // per cluster
 	inFlight      []proxywasm.MetricGauge   // per cluster, least_request only
@@ -66,6 +68,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	p.src = draw.New(cfg.seed)
 	p.stateless.p = p
+	p.service = authority.Remember(authority.Set{cfg.service})
 	svc := cfg.service.String()
 	metric := func(name string, kv ...string) string {
 		return promname.Name(name, append([]string{"service", svc}, kv...)...)
@@ -233,7 +236,7 @@ func (p *pluginContext) release(idx int) {
 // the request was left untouched.
 func (p *pluginContext) balance() (idx int, accounted, ok bool) {
 	authority, err := proxywasm.GetHttpRequestHeader(":authority")
-	if err != nil || !p.cfg.service.Match(authority) {
+	if err != nil || !p.service.Match(authority) {
 		p.skipped.Increment(1)
 		return 0, false, false
 	}

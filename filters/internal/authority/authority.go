@@ -251,3 +251,27 @@ func (s Set) Match(authority string) bool {
 	}
 	return false
 }
+
+// Remembering is a Set that remembers its last answer. A proxy sees the
+// same few :authority spellings again and again, and in a wasip1 module
+// comparing a value with the last one costs a fraction of matching it. The
+// zero value matches nothing; it is not safe for concurrent use (a
+// proxy-wasm VM runs one callback at a time).
+type Remembering struct {
+	set   Set
+	last  string
+	match bool
+	valid bool
+}
+
+// Remember returns a Remembering for s.
+func Remember(s Set) Remembering { return Remembering{set: s} }
+
+// Match reports whether any pattern of the set matches the authority.
+func (r *Remembering) Match(authority string) bool {
+	if r.valid && authority == r.last {
+		return r.match
+	}
+	r.last, r.match, r.valid = authority, r.set.Match(authority), true
+	return r.match
+}

@@ -52,6 +52,7 @@ type Config struct {
 
 	slots     headerSlots // the headers the rules read, by cache slot
 	authority header      // :authority, for Hosts
+	hosts     authority.Remembering
 }
 
 // Parse reads a route/fault configuration. The error is a *config.Error
@@ -82,6 +83,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := doc.Err(); err != nil {
 		return nil, err
 	}
+	c.hosts = authority.Remember(c.Hosts)
 	return c, nil
 }
 
@@ -173,14 +175,18 @@ func (c *Config) HostsLabel() string {
 }
 
 // Select returns the first rule that accepts the request, or nil when the
-// request is not for the configured hosts or no rule matches it. A rule
-// matches when it has no match blocks or any of its blocks accepts the
-// request. (One function, not one per level: it runs on every request, and
-// in a wasip1 module every call layer costs a hundred wasm instructions or
-// more.)
+// request is not for the configured hosts or no rule matches it. It
+// remembers the last :authority's verdict, so it is not safe for concurrent
+// use (a proxy-wasm VM runs one callback at a time); the rest of Config is
+// read-only after Parse.
+//
+// A rule matches when it has no match blocks or any of its blocks accepts
+// the request. (One function, not one per level: it runs on every request,
+// and in a wasip1 module every call layer costs a hundred wasm instructions
+// or more.)
 func (c *Config) Select(r *Request) *Rule {
 	if c.Hosts != nil {
-		if a, ok := r.header(c.authority); !ok || !c.Hosts.Match(a) {
+		if a, ok := r.header(c.authority); !ok || !c.hosts.Match(a) {
 			return nil
 		}
 	}
