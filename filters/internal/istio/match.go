@@ -72,7 +72,9 @@ func parseMatch(v config.Value, slots *headerSlots) Match {
 	ignoreCase := o.Bool("ignoreUriCase", false)
 	if s, ok := o.Get("uri"); ok {
 		sm := parseStringMatch(s, stringMatchRules{})
-		sm.fold = ignoreCase && sm.kind != matchRegex
+		if ignoreCase {
+			sm.ignoreCase()
+		}
 		m.conds = append(m.conds, cond{kind: condURI, h: slots.ref(":path"), m: sm})
 	}
 	for _, f := range [...]string{"method", "scheme", "authority"} {

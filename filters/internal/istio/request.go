@@ -70,7 +70,8 @@ func (r *Request) Reset(fetch HeaderFunc) {
 
 // header returns a request header's value and whether it is present.
 func (r *Request) header(h header) (string, bool) {
-	if h.slot >= 0 {
+	cached := uint(h.slot) < maxSlots // false for -1
+	if cached {
 		switch r.state[h.slot] {
 		case slotPresent:
 			return r.vals[h.slot], true
@@ -80,7 +81,7 @@ func (r *Request) header(h header) (string, bool) {
 	}
 	v, err := r.fetch(h.name)
 	ok := err == nil
-	if h.slot >= 0 {
+	if cached {
 		r.vals[h.slot], r.state[h.slot] = v, slotAbsent
 		if ok {
 			r.state[h.slot] = slotPresent
