@@ -127,7 +127,13 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	n := len(p.cfg.clusters)
 	switch p.cfg.policy {
 	case roundRobin:
-		return p.nextRoundRobin(), false
+		// The next position of the pool-wide sequence: one read and one
+		// compare-and-swap write of the shared position (see shared.go).
+		pos, ok := p.rr.next(chooseTries)
+		if !ok {
+			pos = p.localPosition()
+		}
+		return int(pos % uint64(n)), false
 	case random:
 		return p.src.IntN(n), false
 	case weighted:
@@ -144,17 +150,14 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	}
 }
 
-// nextRoundRobin takes the next position of the pool-wide sequence: one
-// read and one compare-and-swap write of the shared position per request
-// (see shared.go), or, when shared data keeps failing, the VM's own counter.
-func (p *pluginContext) nextRoundRobin() int {
-	pos, ok := p.rr.next(chooseTries)
-	if !ok {
-		p.sharedErrors.Increment(1)
-		pos = p.local
-		p.local++
-	}
-	return int(pos % uint64(len(p.cfg.clusters)))
+// localPosition is round robin's fallback when shared data keeps failing:
+// the VM's own counter, so requests still spread.
+//
+//go:noinline
+func (p *pluginContext) localPosition() uint64 {
+	p.sharedErrors.Increment(1)
+	p.local++
+	return p.local - 1
 }
 
 // acquireLeast picks the cluster with the fewest requests in flight across

@@ -158,6 +158,52 @@ func TestLeastRequestCASConflict(t *testing.T) {
 	}
 }
 
+// TestSharedDataKeepsConflicting: when every write loses to another VM, a
+// choice gives up after chooseTries attempts and falls back — round robin
+// to the VM's own sequence, least_request to a random cluster without an
+// in-flight count — and counts it.
+func TestSharedDataKeepsConflicting(t *testing.T) {
+	for _, tc := range []struct {
+		example string
+		shared  func(p *pluginContext) *sharedCounters
+	}{
+		{"lb/reviews-round-robin.json", func(p *pluginContext) *sharedCounters { return p.rr }},
+		{"lb/reviews-least-request.json", func(p *pluginContext) *sharedCounters { return p.lr }},
+	} {
+		t.Run(tc.example, func(t *testing.T) {
+			cfg := filtertest.ReadExample(t, tc.example)
+			host := filtertest.Start(t, &vmContext{}, cfg)
+			p := (&vmContext{}).NewPluginContext(7).(*pluginContext)
+			p.OnPluginStart(len(cfg))
+			sc := tc.shared(p)
+			var always func()
+			always = func() {
+				interfere(t, sc, func(c []uint64) { c[0]++ })
+				sc.beforeStore()        // plays the conflict and clears the hook...
+				sc.beforeStore = always // ...which comes back for the next write
+			}
+			sc.beforeStore = always
+			var got []string
+			for i := 0; i < 3; i++ {
+				idx, accounted := p.choose()
+				if accounted {
+					t.Errorf("choice %d took an in-flight count although no write succeeded", i)
+				}
+				got = append(got, reviews[idx])
+			}
+			if tc.shared(p) == p.rr && strings.Join(got, " ") != "reviews-v1 reviews-v2 reviews-v3" {
+				t.Errorf("fallback sequence %v, want the VM's own round robin", got)
+			}
+			if n := filtertest.Counter(t, host, `nicrt_lb_shared_data_errors_total{service="reviews"}`); n != 3 {
+				t.Errorf("shared-data errors %d, want 3", n)
+			}
+			if n := filtertest.Counter(t, host, `nicrt_lb_cas_retries_total{service="reviews"}`); n != 3*chooseTries {
+				t.Errorf("CAS retries %d, want %d", n, 3*chooseTries)
+			}
+		})
+	}
+}
+
 // splitTolerance: shares over splitN seeded requests must be within 1.5
 // percentage points of the target (> 4σ for every split here).
 const (
