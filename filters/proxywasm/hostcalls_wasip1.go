@@ -123,7 +123,11 @@ func GetSharedData(key string) (value []byte, cas uint32, err error) {
 	if s := hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32)); s != 0 {
 		return nil, 0, failed(s)
 	}
-	return take(retData, retSize), retU32, nil
+	b, ok := arenaTake(retData, retSize) // inlined, as in getMapValue
+	if !ok {
+		b = takeSlow(retData, retSize)
+	}
+	return b, retU32, nil
 }
 
 // SetSharedData stores a shared value; a non-zero cas must match the current token.
@@ -420,7 +424,10 @@ func getMapValue(mt uint32, key string) (string, error) {
 	if s := hostGetHeaderMapValue(mt, unsafe.Pointer(unsafe.StringData(key)), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
 		return "", failed(s)
 	}
-	b := take(retData, retSize)
+	b, ok := arenaTake(retData, retSize) // inlined: a header read is one call fewer
+	if !ok {
+		b = takeSlow(retData, retSize)
+	}
 	return unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 

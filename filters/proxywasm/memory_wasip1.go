@@ -72,17 +72,28 @@ func unpin() {
 // small and branch-light: in a wasip1 module every jump inside a function
 // costs in proportion to the function's size.
 func take(a, n uint32) []byte {
+	if b, ok := arenaTake(a, n); ok {
+		return b
+	}
+	return takeSlow(a, n)
+}
+
+// arenaTake is take's usual case, small enough for the compiler to inline
+// into the hot host calls: a small value in the scratch buffer, nothing
+// pinned, room in the arena chunk. It copies the value into the arena, or
+// reports false.
+func arenaTake(a, n uint32) ([]byte, bool) {
 	off := arenaOff
 	end := off + int(n)
 	// n-1 wraps for n == 0, so one comparison sends both empty and large
 	// values to takeSlow.
 	if len(pinned) != 0 || n-1 >= arenaMax || end > arenaChunk {
-		return takeSlow(a, n)
+		return nil, false
 	}
 	arenaOff = end
 	b := arenaBuf[off:end:end]
 	copy(b, unsafe.String((*byte)(addr(a)), n))
-	return b
+	return b, true
 }
 
 // takeSlow is take for everything but a small value in the scratch buffer
