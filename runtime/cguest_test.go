@@ -2,10 +2,9 @@ package runtime
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/nicrt/nicrt/internal/wasmbuild"
 )
 
 // cFilter builds the C guest (runtime/testdata/cfilter) with Debian's clang,
@@ -13,21 +12,7 @@ import (
 // NICRT_SKIP_MISSING_TOOLS=1 says to skip.
 func cFilter(t testing.TB) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("clang"); err != nil {
-		if os.Getenv("NICRT_SKIP_MISSING_TOOLS") == "1" {
-			t.Skip("clang not installed (NICRT_SKIP_MISSING_TOOLS=1)")
-		}
-		t.Fatal("clang is not installed: run .ci/install-deps (or set NICRT_SKIP_MISSING_TOOLS=1)")
-	}
-	out := filepath.Join(t.TempDir(), "cfilter.wasm")
-	if b, err := exec.Command("sh", "testdata/cfilter/build.sh", out).CombinedOutput(); err != nil {
-		t.Fatalf("building the C guest: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return wasmbuild.C(t, "testdata/cfilter")
 }
 
 // TestCGuest runs a filter built by a non-Go toolchain through the host.

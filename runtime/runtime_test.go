@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -245,10 +246,19 @@ func TestProperties(t *testing.T) {
 	s2.RequestHeaders(ctxT(t), &hd2, true)
 	s2.SetUpstreamAddress("127.0.0.9:8080")
 	resp := Fields{{":status", "503"}}
-	s2.ResponseHeaders(ctxT(t), &resp, true)
+	s2.ResponseHeaders(ctxT(t), &resp, false)
 	wantHeader(t, resp, "x-response-code", "503")
 	wantHeader(t, resp, "x-upstream", "127.0.0.9:8080ok")
 	wantHeader(t, resp, "x-details", "via_upstream")
+	s2.ResponseBody(ctxT(t), []byte("hello"), false)
+	s2.ResponseBody(ctxT(t), []byte("!!"), true)
+	s2.Close() // proxy_on_log reads response.size and response.headers
+	if n, _ := h.Metrics().Value("tg_resp_size"); n != 7 {
+		t.Errorf("response.size in proxy_on_log = %d, want the 7 body bytes", n)
+	}
+	if n, _ := h.Metrics().Value("tg_resp_headers"); n != int64(len(resp)) {
+		t.Errorf("response.headers in proxy_on_log has %d entries, want %d (%v)", n, len(resp), resp)
+	}
 }
 
 func TestSharedData(t *testing.T) {
@@ -274,7 +284,48 @@ func TestSharedData(t *testing.T) {
 	}
 }
 
-func TestSharedDataCASAcrossVMs(t *testing.T) {
+// TestSharedDataAcrossVMs: guests on different VMs of one pool, and on
+// another plugin with the same vm_id, see one store and one CAS token per
+// key; a stale token loses; another vm_id sees nothing.
+func TestSharedDataAcrossVMs(t *testing.T) {
+	h, _ := newTestHost(t, HostConfig{})
+	wasm := testGuest(t)
+	a := load(t, h, wasm, PluginConfig{Name: "a", VMID: "pool", PoolSize: 2})
+	b := load(t, h, wasm, PluginConfig{Name: "b", VMID: "pool", PoolSize: 1})
+	other := load(t, h, wasm, PluginConfig{Name: "c", VMID: "elsewhere", PoolSize: 1})
+	// op runs one shared-data operation on p, on VM slot vm of its pool.
+	op := func(p *Plugin, vm int, kv ...string) map[string]string {
+		t.Helper()
+		for try := 0; try < 2*len(p.vms); try++ { // round-robin: land on the wanted VM
+			s, v, _ := run(t, p, request("shared-op", append([]string{"x-key", "k"}, kv...)...), true)
+			if s.ctxs[0].v.slot != vm {
+				s.Close()
+				continue
+			}
+			defer s.Close()
+			if v != Respond {
+				t.Fatalf("verdict %v", v)
+			}
+			return reportOf(t, s)
+		}
+		t.Fatalf("no stream of plugin %s landed on VM %d", p.Name(), vm)
+		return nil
+	}
+	wantReport(t, op(a, 0, "x-op", "set", "x-value", "v1"), map[string]string{"set": "ok"})
+	seen1 := op(a, 1, "x-op", "get")
+	wantReport(t, seen1, map[string]string{"get": "ok", "value": "v1"})
+	wantReport(t, op(a, 0, "x-op", "get"), map[string]string{"cas": seen1["cas"]})
+	// Another plugin with the same vm_id writes with the token VM 1 read...
+	wantReport(t, op(b, 0, "x-op", "set", "x-value", "v2", "x-cas", seen1["cas"]), map[string]string{"set": "ok"})
+	// ...so VM 1's write with that token is stale.
+	wantReport(t, op(a, 1, "x-op", "set", "x-value", "v3", "x-cas", seen1["cas"]), map[string]string{"set": errCAS})
+	wantReport(t, op(a, 0, "x-op", "get"), map[string]string{"value": "v2"})
+	wantReport(t, op(other, 0, "x-op", "get"), map[string]string{"get": errNotFound})
+}
+
+// TestSharedDataCASStore: of two writers holding the same token, exactly
+// one wins.
+func TestSharedDataCASStore(t *testing.T) {
 	var d sharedData
 	d.init()
 	if s := d.set("vm", []byte("k"), []byte("1"), 0); s != abi.StatusOK {
@@ -387,10 +438,21 @@ func TestHTTPCall(t *testing.T) {
 		w.Write([]byte("pong"))
 	}))
 	defer srv.Close()
+	// slow never answers while the test runs: only the guest's timeout
+	// ends its calls. (Deferred after srv.Close, so it runs first.)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := dead.Addr().String()
 	dead.Close()
-	clusters := map[string]string{"up": srv.Listener.Addr().String(), "down": deadAddr}
+	clusters := map[string]string{"up": srv.Listener.Addr().String(), "down": deadAddr, "slow": slow.Listener.Addr().String()}
 	h, _ := newTestHost(t, HostConfig{Clusters: func(n string) (string, bool) { a, ok := clusters[n]; return a, ok }})
 	p := load(t, h, testGuest(t), PluginConfig{})
 
@@ -415,6 +477,23 @@ func TestHTTPCall(t *testing.T) {
 		s, _, _ := run(t, p, request("httpcall", "x-cluster", "nope"), true)
 		defer s.Close()
 		wantReport(t, reportOf(t, s), map[string]string{"dispatch": errBadArgument})
+	})
+	t.Run("timeout", func(t *testing.T) {
+		t0 := time.Now()
+		s, v, _ := run(t, p, request("httpcall-local", "x-cluster", "slow", "x-timeout", "100"), true)
+		defer s.Close()
+		// The guest asked for 100 ms; the host's default would be 5 s.
+		if took := time.Since(t0); took >= DefaultHTTPCallTimeout/2 {
+			t.Errorf("a call with a 100 ms timeout ended after %v", took)
+		}
+		if v != Respond {
+			t.Fatalf("verdict %v", v)
+		}
+		rep := reportOf(t, s)
+		wantReport(t, rep, map[string]string{"headers": "0", "code": "0", "get-status": "0"})
+		if !strings.Contains(rep["message"], "deadline exceeded") {
+			t.Errorf("proxy_get_status message %q does not say the call timed out", rep["message"])
+		}
 	})
 	t.Run("upstream-down", func(t *testing.T) {
 		s, v, _ := run(t, p, request("httpcall-local", "x-cluster", "down"), true)
@@ -483,6 +562,55 @@ func TestLogging(t *testing.T) {
 	}
 }
 
+// TestWASI: a Go guest gets real clocks, a real sleep, crypto-strength
+// randomness, stdout in the log at info level, no filesystem and no
+// arguments or environment (wazero's defaults would give a fixed clock, a
+// no-op sleep and the same random bytes on every start).
+func TestWASI(t *testing.T) {
+	wasm := testGuest(t)
+	report := func() (map[string]string, *logSink, time.Duration, time.Duration) {
+		h, sink := newTestHost(t, HostConfig{})
+		p := load(t, h, wasm, PluginConfig{PoolSize: 1})
+		// The guest runs on this goroutine: pin it to its thread so the
+		// thread's CPU time is the callback's.
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		cpu0, _ := threadCPU()
+		t0 := time.Now()
+		s, v, _ := run(t, p, request("wasi"), true)
+		took := time.Since(t0)
+		cpu1, _ := threadCPU()
+		defer s.Close()
+		if v != Respond {
+			t.Fatalf("verdict %v", v)
+		}
+		return reportOf(t, s), sink, took, cpu1 - cpu0
+	}
+	a, sink, took, cpu := report()
+	b, _, _, _ := report()
+	wantReport(t, a, map[string]string{"random-err": "ok", "fs": "true", "args": "0", "env": "0"})
+	wall, _ := strconv.ParseInt(a["wall"], 10, 64)
+	if d := time.Since(time.Unix(0, wall)); d < 0 || d > time.Minute {
+		t.Errorf("guest wall clock %v is not the host's (%v)", time.Unix(0, wall), time.Now())
+	}
+	// The guest slept 50 ms: the callback takes that long, and a real sleep
+	// leaves the thread idle (a no-op poll_oneoff makes Go's scheduler spin
+	// for the whole 50 ms instead).
+	if slept, _ := strconv.ParseInt(a["slept-ns"], 10, 64); took < 50*time.Millisecond || time.Duration(slept) < 50*time.Millisecond {
+		t.Errorf("time.Sleep(50ms) in the guest: callback took %v, guest measured %v", took, time.Duration(slept))
+	}
+	t.Logf("guest time.Sleep(50ms): callback %v, thread CPU %v", took, cpu)
+	if _, ok := threadCPU(); ok && cpu > 15*time.Millisecond {
+		t.Errorf("time.Sleep(50ms) in the guest used %v of CPU: the guest spun instead of sleeping", cpu)
+	}
+	if a["random"] == b["random"] || a["random"] == strings.Repeat("0", 32) {
+		t.Errorf("random_get gave %s on one host and %s on another", a["random"], b["random"])
+	}
+	if !sink.contains("level=INFO msg=tg-stdout-line") {
+		t.Errorf("guest stdout is not in the log at info:\n%s", sink)
+	}
+}
+
 func TestMiscHostCalls(t *testing.T) {
 	h, sink := newTestHost(t, HostConfig{})
 	p := load(t, h, testGuest(t), PluginConfig{Configuration: []byte(""), VMConfiguration: []byte("vmconf")})
@@ -535,7 +663,10 @@ func TestFailures(t *testing.T) {
 		{"panic", HostConfig{}, "unreachable"}, // a Go panic aborts via unreachable
 		{"oob", HostConfig{}, "out of bounds memory access"},
 		{"loop", HostConfig{CallDeadline: 100 * time.Millisecond}, "exceeded the 100ms callback deadline"},
-		{"oom", HostConfig{MemoryLimitPages: 512}, "proxy_on_request_headers"},
+		// A generous deadline: filling 32 MiB with GC in between can take
+		// longer than the default on a loaded machine, and then the deadline
+		// would stop the guest first.
+		{"oom", HostConfig{MemoryLimitPages: 512, CallDeadline: 30 * time.Second}, "of its 32 MiB limit"},
 	}
 	for _, c := range cases {
 		for _, open := range []bool{false, true} {

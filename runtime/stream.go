@@ -58,7 +58,11 @@ type StreamInfo struct {
 	ConnectionID        uint64
 	Protocol            string // default "HTTP/1.1"
 	// OnCallback, when set, is told about every guest callback the stream
-	// runs (nicrt run prints them); it costs two clock reads per callback.
+	// runs, from context create to proxy_on_delete (nicrt run prints them);
+	// it costs two clock reads per callback. It runs on the goroutine that
+	// drives the callback: proxy_on_log and proxy_on_delete deferred by a
+	// filter's proxy_done run on whichever goroutine delivered the callback
+	// in which the filter called it.
 	OnCallback func(CallbackEvent)
 }
 
@@ -99,8 +103,10 @@ type dirState struct {
 	inCall bool
 	paused bool
 	early  bool
-	wake   chan struct{}
-	sent   bool // headers forwarded (no local response possible after response headers are sent)
+	// wake is made by the first pause (under Stream.mu, before paused is
+	// set) and never replaced, so most streams never allocate it.
+	wake chan struct{}
+	sent bool // headers forwarded (no local response possible after response headers are sent)
 }
 
 // Stream is one HTTP request/response through a chain. Its methods for one
@@ -112,6 +118,7 @@ type Stream struct {
 	info  StreamInfo
 	start time.Time
 	ctxs  []pctx
+	one   [1]pctx // ctxs of a one-filter chain, the common case: no allocation
 
 	mu           sync.Mutex // guards local, reset, dirs, props, upstream
 	local        *LocalResponse
@@ -146,13 +153,16 @@ func newStream(c *Chain, info StreamInfo) *Stream {
 	if info.Protocol == "" {
 		info.Protocol = "HTTP/1.1"
 	}
-	s := &Stream{chain: c, info: info, start: time.Now(), ctxs: make([]pctx, len(c.plugins))}
+	s := &Stream{chain: c, info: info, start: time.Now()}
+	if len(c.plugins) <= len(s.one) {
+		s.ctxs = s.one[:len(c.plugins)]
+	} else {
+		s.ctxs = make([]pctx, len(c.plugins))
+	}
 	for i, p := range c.plugins {
 		s.ctxs[i] = pctx{s: s, p: p}
 		p.stats.streams.Add(1)
 	}
-	s.dirs[0].wake = make(chan struct{}, 1)
-	s.dirs[1].wake = make(chan struct{}, 1)
 	return s
 }
 
@@ -391,6 +401,9 @@ func (s *Stream) waitResume(ctx context.Context, c *pctx, d direction) Verdict {
 		s.mu.Unlock()
 		return s.afterWake(c)
 	}
+	if ds.wake == nil {
+		ds.wake = make(chan struct{}, 1)
+	}
 	ds.paused = true
 	s.mu.Unlock()
 	select {
@@ -503,26 +516,34 @@ func (c *pctx) create() error {
 	}
 	v.ctxs[c.id] = c
 	v.cur = c
-	var t0 time.Time
-	if c.s.info.OnCallback != nil {
-		t0 = time.Now()
-	}
+	t0 := c.clock()
 	_, err := v.call(cbContextCreate, c.p.host.cfg.CallDeadline, 0, uint64(c.id), uint64(v.rootID))
 	v.cur = nil
 	c.s.instructions.Add(v.last)
-	if c.s.info.OnCallback != nil {
-		c.s.info.OnCallback(CallbackEvent{Plugin: c.p.cfg.Name, Callback: cbContextCreate.String(), Duration: time.Since(t0), Instructions: v.last, Err: err})
-	}
+	c.event(cbContextCreate, t0, v.last, 0, err)
 	return err
+}
+
+// clock starts timing a callback when someone listens (OnCallback).
+func (c *pctx) clock() time.Time {
+	if c.s.info.OnCallback == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// event reports a callback timed from t0 to the stream's OnCallback.
+func (c *pctx) event(cb callback, t0 time.Time, instructions, result uint64, err error) {
+	if c.s.info.OnCallback != nil {
+		c.s.info.OnCallback(CallbackEvent{Plugin: c.p.cfg.Name, Callback: cb.String(), Duration: time.Since(t0),
+			Instructions: instructions, Result: result, Err: err})
+	}
 }
 
 // run calls cb with this context effective.
 func (c *pctx) run(cb callback, args ...uint64) (uint64, error) {
 	v := c.v
-	var t0 time.Time
-	if c.s.info.OnCallback != nil {
-		t0 = time.Now()
-	}
+	t0 := c.clock()
 	v.mu.Lock()
 	v.cur = c
 	r, err := v.call(cb, c.p.host.cfg.CallDeadline, 0, args...)
@@ -530,9 +551,7 @@ func (c *pctx) run(cb callback, args ...uint64) (uint64, error) {
 	n := v.last
 	v.mu.Unlock()
 	c.s.instructions.Add(n)
-	if c.s.info.OnCallback != nil {
-		c.s.info.OnCallback(CallbackEvent{Plugin: c.p.cfg.Name, Callback: cb.String(), Duration: time.Since(t0), Instructions: n, Result: r, Err: err})
-	}
+	c.event(cb, t0, n, r, err)
 	return r, err
 }
 
@@ -567,8 +586,10 @@ func (s *Stream) Close() {
 		v.mu.Lock()
 		if _, live := v.ctxs[c.id]; live && !v.dead.Load() {
 			v.cur = c
+			t0 := c.clock()
 			done, err := v.call(cbDone, v.p.host.cfg.CallDeadline, 1, uint64(c.id))
 			s.instructions.Add(v.last)
+			c.event(cbDone, t0, v.last, done, err)
 			if err == nil {
 				if uint32(done) != 0 {
 					_ = c.finish()
@@ -611,11 +632,15 @@ func (c *pctx) finish() error {
 	v := c.v
 	prev := v.cur
 	v.cur = c
+	t0 := c.clock()
 	_, err := v.call(cbLog, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
 	c.s.instructions.Add(v.last)
+	c.event(cbLog, t0, v.last, 0, err)
 	if err == nil {
+		t0 = c.clock()
 		_, err = v.call(cbDelete, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
 		c.s.instructions.Add(v.last)
+		c.event(cbDelete, t0, v.last, 0, err)
 	}
 	v.cur = prev
 	delete(v.ctxs, c.id)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 
 	"fortio.org/fortio/fhttp"
 	flog "fortio.org/log"
+	"golang.org/x/sys/unix"
 
 	"github.com/nicrt/nicrt/internal/wasmbuild"
 	"github.com/nicrt/nicrt/sidecar/internal/echo"
@@ -77,10 +79,22 @@ type proc struct {
 // extra environment and flags; it waits for the ready lines and stops the
 // process (SIGTERM) at the end of the test.
 func startProc(tb testing.TB, cfg string, env []string, flags ...string) *proc {
+	return startProcOn(tb, "", cfg, env, flags...)
+}
+
+// startProcOn is startProc with the process bound to the CPUs of cpuList
+// (taskset's syntax, "1" or "0-3"; empty means anywhere).
+func startProcOn(tb testing.TB, cpuList, cfg string, env []string, flags ...string) *proc {
 	tb.Helper()
 	bin := buildNicrt(tb)
 	path := writeFile(tb, tb.TempDir(), "sidecar.yaml", cfg)
-	cmd := exec.Command(bin, append([]string{"sidecar", "--config", path}, flags...)...)
+	args := append([]string{bin, "sidecar", "--config", path}, flags...)
+	if cpuList != "" {
+		// taskset sets the mask before exec, so every thread the Go
+		// runtime starts inherits it.
+		args = append([]string{"taskset", "-c", cpuList}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
@@ -122,8 +136,11 @@ func startProc(tb testing.TB, cfg string, env []string, flags ...string) *proc {
 
 // cpu returns the CPU time (user + system) the process has used so far,
 // from /proc: the load-independent measure of what a request costs.
-func (p *proc) cpu(tb testing.TB) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *proc) cpu(tb testing.TB) time.Duration { return pidCPU(tb, p.cmd.Process.Pid) }
+
+// pidCPU is the CPU time process pid has used so far.
+func pidCPU(tb testing.TB, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -193,6 +210,7 @@ type load struct {
 	p50, p90, p99 float64 // microseconds
 	errors        int64
 	count         int64
+	cpu           float64 // µs of proxy-process CPU per request
 }
 
 // runFortio loads url with a 1 KiB POST body: qps <= 0 means as fast as
@@ -276,8 +294,9 @@ func runRelay(target string) int {
 	}
 }
 
-// startRelay runs the test binary as a relay process to target.
-func startRelay(tb testing.TB, target string) string {
+// startRelay runs the test binary as a relay process to target and returns
+// its address and process id.
+func startRelay(tb testing.TB, target string) (string, int) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), relayEnv+"="+target)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -293,12 +312,22 @@ func startRelay(tb testing.TB, target string) string {
 	if !sc.Scan() {
 		tb.Fatal("relay did not start")
 	}
-	return strings.TrimPrefix(sc.Text(), "relay ")
+	return strings.TrimPrefix(sc.Text(), "relay "), cmd.Process.Pid
 }
 
 type topology struct {
 	name string
 	url  string
+	pids []int // the proxy processes on the path
+}
+
+// cpu is the CPU time the topology's proxy processes have used so far.
+func (t topology) cpu(tb testing.TB) time.Duration {
+	var d time.Duration
+	for _, pid := range t.pids {
+		d += pidCPU(tb, pid)
+	}
+	return d
 }
 
 // benchTopologies starts the echo upstream and the sidecar processes for
@@ -333,11 +362,13 @@ clusters:
 	}
 	one := client(up.Addr())
 	two := client(server.listeners["inbound"])
+	relay, relayPID := startRelay(b, up.Addr())
+	pid := func(p *proc) int { return p.cmd.Process.Pid }
 	return []topology{
-		{"direct", "http://" + up.Addr() + "/echo"},
-		{"tcp-relay", "http://" + startRelay(b, up.Addr()) + "/echo"},
-		{"sidecar", "http://" + one.listeners["outbound"] + "/echo"},
-		{"sidecar×2", "http://" + two.listeners["outbound"] + "/echo"},
+		{"direct", "http://" + up.Addr() + "/echo", nil},
+		{"tcp-relay", "http://" + relay + "/echo", []int{relayPID}},
+		{"sidecar", "http://" + one.listeners["outbound"] + "/echo", []int{pid(one)}},
+		{"sidecar×2", "http://" + two.listeners["outbound"] + "/echo", []int{pid(two), pid(server)}},
 	}, fname
 }
 
@@ -348,7 +379,12 @@ func measure(b *testing.B, tops []topology, conns int, qps float64, d time.Durat
 	all := make([][]load, len(tops))
 	for r := 0; r < rounds; r++ {
 		for i, t := range tops {
-			all[i] = append(all[i], runFortio(b, t.url, conns, qps, d))
+			cpu0 := t.cpu(b)
+			l := runFortio(b, t.url, conns, qps, d)
+			if l.count > 0 {
+				l.cpu = float64(t.cpu(b)-cpu0) / float64(time.Microsecond) / float64(l.count)
+			}
+			all[i] = append(all[i], l)
 		}
 	}
 	out := make([]load, len(tops))
@@ -372,6 +408,7 @@ func medianLoad(ls []load) load {
 		p50: pick(func(l load) float64 { return l.p50 }),
 		p90: pick(func(l load) float64 { return l.p90 }),
 		p99: pick(func(l load) float64 { return l.p99 }),
+		cpu: pick(func(l load) float64 { return l.cpu }),
 	}
 	for _, l := range ls {
 		m.errors += l.errors
@@ -398,15 +435,16 @@ func BenchmarkSidecarLatency(b *testing.B) {
 		res := measure(b, tops, sc.conns, sc.qps, d, 3)
 		var tbl strings.Builder
 		fmt.Fprintf(&tbl, "%s, filter %s, median of 3 interleaved %v runs per path:\n", sc.name, fname, d)
-		fmt.Fprintf(&tbl, "  %-10s %9s %9s %9s %9s %12s %7s\n", "path", "qps", "p50 µs", "p90 µs", "p99 µs", "+p90 µs", "errors")
+		fmt.Fprintf(&tbl, "  %-10s %9s %9s %9s %9s %9s %9s %16s %7s\n", "path", "qps", "p50 µs", "p90 µs", "p99 µs", "+p50 µs", "+p90 µs", "proxy CPU µs/req", "errors")
 		for i, t := range tops {
 			r := res[i]
-			fmt.Fprintf(&tbl, "  %-10s %9.0f %9.0f %9.0f %9.0f %12.0f %7d\n", t.name, r.qps, r.p50, r.p90, r.p99, r.p90-res[0].p90, r.errors)
+			fmt.Fprintf(&tbl, "  %-10s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %16.1f %7d\n", t.name, r.qps, r.p50, r.p90, r.p99, r.p50-res[0].p50, r.p90-res[0].p90, r.cpu, r.errors)
 			b.Run(sc.name+"/"+t.name, func(b *testing.B) {
 				b.ReportMetric(r.p50, "p50-µs")
 				b.ReportMetric(r.p90, "p90-µs")
 				b.ReportMetric(r.p99, "p99-µs")
 				b.ReportMetric(r.p90-res[0].p90, "added-p90-µs")
+				b.ReportMetric(r.cpu, "proxy-cpu-µs/req")
 				b.ReportMetric(r.qps, "qps")
 				b.ReportMetric(float64(r.errors), "errors")
 			})
@@ -416,8 +454,14 @@ func BenchmarkSidecarLatency(b *testing.B) {
 }
 
 // BenchmarkSidecarThroughput is the maximum request rate through one
-// sidecar process limited to one core (GOMAXPROCS=1) running the filter,
-// at several connection counts; the sidecar's CPU profile is written to
+// sidecar process limited to one core, running the filter, at several
+// connection counts. The sidecar runs with GOMAXPROCS=1 and, when the
+// machine has two CPUs or more and taskset is installed, bound to the last
+// CPU while this process (load generator and echo upstream) is bound to the
+// others, so the sidecar has at most one core and does not compete with
+// its own load for it. Besides the rate reached, it reports the sidecar's
+// CPU time per request: 1e6 divided by it is the rate one fully busy core
+// would carry. The sidecar's CPU profile is written to
 // NICRT_BENCH_PROFILE when set.
 func BenchmarkSidecarThroughput(b *testing.B) {
 	up, err := echo.Listen("127.0.0.1:0", "echo")
@@ -430,7 +474,15 @@ func BenchmarkSidecarThroughput(b *testing.B) {
 	if p := os.Getenv("NICRT_BENCH_PROFILE"); p != "" {
 		flags = append(flags, "--cpuprofile", p)
 	}
-	p := startProc(b, fmt.Sprintf(`
+	sidecarCPU, loadCPUs, placement := splitCPUs()
+	if loadCPUs != nil {
+		restore, err := pinProcess(loadCPUs)
+		if err != nil {
+			b.Fatalf("binding the load generator to CPUs %v: %v", loadCPUs, err)
+		}
+		defer restore()
+	}
+	p := startProcOn(b, sidecarCPU, fmt.Sprintf(`
 admin: {address: "127.0.0.1:0"}
 listeners:
   - name: outbound
@@ -443,17 +495,18 @@ clusters:
 	d := benchSeconds()
 	runFortio(b, url, 16, 0, time.Second) // warm up
 	var tbl strings.Builder
-	fmt.Fprintf(&tbl, "max throughput, sidecar at GOMAXPROCS=1, filter %s, %v per run:\n", fname, d)
+	fmt.Fprintf(&tbl, "max throughput, sidecar at GOMAXPROCS=1 (%s), filter %s, %v per run:\n", placement, fname, d)
 	for _, conns := range []int{8, 16, 32, 64} {
 		cpu0 := p.cpu(b)
 		r := runFortio(b, url, conns, 0, d)
 		cpu := float64(p.cpu(b)-cpu0) / float64(time.Microsecond) / float64(r.count)
-		fmt.Fprintf(&tbl, "  %3d connections: %7.0f rps, p50 %6.0f µs, p90 %6.0f µs, p99 %6.0f µs, sidecar CPU %5.1f µs/request, %d errors\n",
-			conns, r.qps, r.p50, r.p90, r.p99, cpu, r.errors)
+		fmt.Fprintf(&tbl, "  %3d connections: %7.0f rps, p50 %6.0f µs, p90 %6.0f µs, p99 %6.0f µs, sidecar CPU %5.1f µs/request (%5.0f rps per busy core), %d errors\n",
+			conns, r.qps, r.p50, r.p90, r.p99, cpu, 1e6/cpu, r.errors)
 		b.Run(fmt.Sprintf("conns-%d", conns), func(b *testing.B) {
 			b.ReportMetric(r.qps, "rps")
 			b.ReportMetric(r.p90, "p90-µs")
 			b.ReportMetric(cpu, "sidecar-cpu-µs/req")
+			b.ReportMetric(1e6/cpu, "rps/core")
 			b.ReportMetric(float64(r.errors), "errors")
 		})
 	}
@@ -462,6 +515,64 @@ clusters:
 	if warn := p.warnings(); warn != "" {
 		b.Logf("sidecar warnings:\n%s", warn)
 	}
+}
+
+// splitCPUs chooses where the throughput benchmark runs: the sidecar on
+// the last CPU this process may use, the load on the rest. Without two
+// CPUs or without taskset nothing is bound (placement says so).
+func splitCPUs() (sidecar string, load []int, placement string) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return "", nil, "not bound to a CPU: " + err.Error()
+	}
+	var cpus []int
+	for i := 0; i < 1024 && len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	if len(cpus) < 2 {
+		return "", nil, "not bound to a CPU: only one CPU"
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return "", nil, "not bound to a CPU: no taskset"
+	}
+	last := cpus[len(cpus)-1]
+	return strconv.Itoa(last), cpus[:len(cpus)-1], fmt.Sprintf("bound to CPU %d, load generator and upstream on CPUs %v", last, cpus[:len(cpus)-1])
+}
+
+// pinProcess binds every thread of this process to cpus (threads started
+// later inherit the binding from the thread that starts them) and returns
+// a function that restores the previous binding.
+func pinProcess(cpus []int) (restore func(), err error) {
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, err
+	}
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	apply := func(s *unix.CPUSet) error {
+		tids, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tids {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, s); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		return nil
+	}
+	if err := apply(&set); err != nil {
+		apply(&old)
+		return nil, err
+	}
+	return func() { apply(&old) }, nil
 }
 
 // warnings returns the WARN and ERROR lines the process logged.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -469,5 +472,167 @@ func TestShutdownDrains(t *testing.T) {
 	must(t, r.status == 200, "the request in flight was not finished: %d", r.status)
 	if _, err := http.Get(s.url("inbound", "/info")); err == nil {
 		t.Fatal("a new connection was accepted after shutdown")
+	}
+}
+
+// TestBodiesStream: without a filter asking for the body, request and
+// response bodies pass through piece by piece (the upstream sees the start
+// of a request body before the client has sent the rest, the client sees
+// the start of a response body before the upstream has written the rest);
+// a filter that buffers the request body holds it back until the end.
+func TestBodiesStream(t *testing.T) {
+	firstPart := make(chan string, 1)
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/request":
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			firstPart <- string(buf)
+			rest, _ := io.ReadAll(r.Body)
+			io.WriteString(w, string(buf)+string(rest))
+		case "/response":
+			io.WriteString(w, "part1")
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+				io.WriteString(w, "part2")
+			case <-time.After(10 * time.Second):
+				io.WriteString(w, "upstream-gave-up")
+			}
+		}
+	}))
+	defer app.Close()
+	s := startSidecar(t, `
+admin: {disabled: true}
+wasm: {call_deadline: 5s}
+listeners:
+  - {name: plain, address: 127.0.0.1:0, cluster: app}
+  - name: buffering
+    address: 127.0.0.1:0
+    cluster: app
+    filters: [{name: stamp, wasm: $STAMP, configuration: "upper-request"}]
+clusters:
+  - {name: app, endpoints: [$APP]}
+`, "$APP", app.Listener.Addr().String(), "$STAMP", stampGuest(t))
+
+	t.Run("request streams", func(t *testing.T) {
+		rc := dialRaw(t, s.ListenerAddr("plain"))
+		rc.send("POST /request HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello")
+		select {
+		case got := <-firstPart:
+			must(t, got == "hello", "upstream saw %q first", got)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the upstream did not see the first half of the body before the client sent the rest: the sidecar buffered it")
+		}
+		rc.send("world")
+		resp, body := rc.response("POST")
+		must(t, resp.StatusCode == 200 && body == "helloworld", "%d %q", resp.StatusCode, body)
+	})
+	t.Run("a filter that asks buffers", func(t *testing.T) {
+		rc := dialRaw(t, s.ListenerAddr("buffering"))
+		rc.send("POST /request HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello")
+		select {
+		case got := <-firstPart:
+			t.Fatalf("the upstream saw %q before the body was complete, although the filter buffers it", got)
+		case <-time.After(300 * time.Millisecond):
+		}
+		rc.send("world")
+		got := <-firstPart
+		resp, body := rc.response("POST")
+		must(t, got == "HELLO" && resp.StatusCode == 200 && body == "HELLOWORLD", "%q, %d %q", got, resp.StatusCode, body)
+	})
+	t.Run("response streams", func(t *testing.T) {
+		rc := dialRaw(t, s.ListenerAddr("plain"))
+		rc.send("GET /response HTTP/1.1\r\nHost: h\r\n\r\n")
+		resp, err := http.ReadResponse(rc.br, &http.Request{Method: "GET"})
+		must(t, err == nil && resp.StatusCode == 200, "response head: %v", err)
+		first := make([]byte, 5)
+		_, err = io.ReadFull(resp.Body, first)
+		must(t, err == nil && string(first) == "part1", "first part %q %v", first, err)
+		close(release) // only now may the upstream finish
+		rest, err := io.ReadAll(resp.Body)
+		must(t, err == nil && string(rest) == "part2", "rest %q %v: the sidecar held the response back", rest, err)
+	})
+}
+
+// TestAccessLog: with access_log set, every request, proxied or answered
+// by the sidecar, gets one line in Envoy's default format with nicrt's
+// details and cluster, written out by shutdown at the latest.
+func TestAccessLog(t *testing.T) {
+	app := newUpstream(t, "app")
+	dir := t.TempDir()
+	cfg, err := ParseConfig([]byte(`
+admin: {disabled: true}
+access_log: access.log
+listeners:
+  - name: out
+    address: 127.0.0.1:0
+    routes: [{hosts: [app], cluster: app}]
+clusters:
+  - {name: app, endpoints: [`+app.addr()+`]}
+`), dir)
+	must(t, err == nil, "%v", err)
+	s, err := New(t.Context(), cfg, Options{Logger: discardLogger()})
+	must(t, err == nil, "%v", err)
+	s.Start()
+	c := client(t)
+	r := do(t, c, "POST", s.url("out", "/echo?x=1"), strings.NewReader("12345"), "Host", "app:9080", "User-Agent", "ua/1", "x-request-id", "rid-1")
+	must(t, r.status == 200, "proxied: %d", r.status)
+	r = do(t, c, "GET", s.url("out", "/none"), nil, "Host", "elsewhere", "x-request-id", "rid-2")
+	must(t, r.status == 404, "no route: %d", r.status)
+	c.CloseIdleConnections()
+	must(t, s.Shutdown(t.Context()) == nil, "shutdown")
+	b, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	must(t, err == nil, "%v", err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	must(t, len(lines) == 2, "want 2 lines:\n%s", b)
+	for i, want := range [][]string{
+		{`"POST /echo?x=1 HTTP/1.1" 200 via_upstream `, `"127.0.0.1" "ua/1" "rid-1" "app:9080" "` + app.addr() + `" app`},
+		{`"GET /none HTTP/1.1" 404 route_not_found `, `"rid-2" "elsewhere" "-" -`},
+	} {
+		for _, w := range want {
+			must(t, strings.Contains(lines[i], w), "line %d lacks %q:\n%s", i+1, w, lines[i])
+		}
+		must(t, strings.HasPrefix(lines[i], "[20"), "line %d does not start with the time: %s", i+1, lines[i])
+	}
+}
+
+// testGuestConfig is one listener, "in", running the test guest in front
+// of cluster app ($APP); tests add the admin line.
+const testGuestConfig = `
+listeners:
+  - name: in
+    address: 127.0.0.1:0
+    cluster: app
+    filters: [{name: tg, wasm: $TG, pool_size: 1}]
+clusters:
+  - {name: app, endpoints: [$APP]}
+`
+
+// TestFilterTrailers: a filter reads and edits request trailers on their
+// way upstream and response trailers on their way back.
+func TestFilterTrailers(t *testing.T) {
+	app := newUpstream(t, "app")
+	s := startSidecar(t, "admin: {disabled: true}\n"+testGuestConfig, "$APP", app.addr(), "$TG", testGuest(t))
+	rc := dialRaw(t, s.ListenerAddr("in"))
+	rc.send("POST /info HTTP/1.1\r\nHost: h\r\nx-test: trailers\r\nTransfer-Encoding: chunked\r\nTrailer: x-t-in, x-t-removed\r\n\r\n" +
+		"3\r\nabc\r\n0\r\nx-t-in: v1\r\nx-t-removed: gone\r\n\r\n")
+	resp, body := rc.response("POST")
+	must(t, resp.StatusCode == 200, "status %d %s", resp.StatusCode, body)
+	got := result{body: body}.seen(t)
+	must(t, got.Body == "abc", "body %q", got.Body)
+	for k, want := range map[string]string{"x-t-in": "v1", "x-t-added": "2", "x-t-replaced": "new:v1", "x-t-removed": "", "x-t-count": "3"} {
+		must(t, got.Trailers[k] == want, "request trailer %s = %q, want %q (all %v)", k, got.Trailers[k], want, got.Trailers)
+	}
+
+	rc.send("GET /trailers HTTP/1.1\r\nHost: h\r\nx-test: trailers\r\n\r\n")
+	resp, body = rc.response("GET")
+	must(t, resp.StatusCode == 200 && body == "body-before-trailers", "status %d %q", resp.StatusCode, body)
+	for k, want := range map[string]string{"X-Up-Trailer": "t1", "X-Rt-Added": "1", "X-Rt-Replaced": "r", "X-Rt-Pairs": "1", "X-Rt-Seen": "/3"} {
+		must(t, resp.Trailer.Get(k) == want, "response trailer %s = %q, want %q (all %v)", k, resp.Trailer.Get(k), want, resp.Trailer)
 	}
 }

@@ -86,8 +86,8 @@ func cpuTime() time.Duration {
 
 // BenchmarkRawRoundTrip is one keep-alive connection sending a 1 KiB POST
 // and reading the echo, in one process: directly, through net/http's
-// reverse proxy, and through the sidecar (no filter, and the testguest's
-// trivial filter). process-cpu-µs/op is the whole process's CPU per round
+// reverse proxy, and through the sidecar (no filter, the testguest's
+// trivial filter, and lb.wasm as the other sidecar benchmarks run it). process-cpu-µs/op is the whole process's CPU per round
 // trip (client and upstream included, the same in every case), so the
 // differences between cases are what each proxy costs.
 func BenchmarkRawRoundTrip(b *testing.B) {
@@ -98,23 +98,37 @@ func BenchmarkRawRoundTrip(b *testing.B) {
 	b.Cleanup(func() { up.Close() })
 	payload := string(make([]byte, 1024))
 	req := "POST /echo HTTP/1.1\r\nHost: echo:8080\r\nUser-Agent: bench\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n" + payload
-	cfg := basicConfig
-	for _, tc := range []struct{ name, filters string }{
-		{"direct", ""},
-		{"nethttp-reverseproxy", "nethttp"},
-		{"sidecar-nofilter", "-"},
-		{"sidecar-testguest-bench", "    filters: [{name: tg, wasm: $TG, configuration: bench}]\n"},
+	// The sidecar cases send everything to cluster echo-v1, as the lb
+	// filter's configuration (benchFilter) does.
+	sidecarYAML := func(filters string) string {
+		return "admin: {disabled: true}\nlisteners:\n  - name: inbound\n    address: 127.0.0.1:0\n    cluster: echo-v1\n" +
+			filters + "clusters:\n  - {name: echo-v1, endpoints: [\"" + up.Addr() + "\"]}\n"
+	}
+	for _, tc := range []struct {
+		name    string
+		filters func() string
+	}{
+		{"direct", nil},
+		{"nethttp-reverseproxy", nil},
+		{"sidecar-nofilter", func() string { return "" }},
+		{"sidecar-testguest-bench", func() string {
+			return "    filters: [{name: tg, wasm: " + testGuest(b) + ", configuration: bench}]\n"
+		}},
+		{"sidecar-lb", func() string {
+			_, path, cfg := benchFilter(b)
+			if path == "" {
+				return "" // NICRT_BENCH_FILTER=none
+			}
+			return filterYAML(path, cfg) + "\n"
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			addr := up.Addr()
-			if tc.filters == "nethttp" {
+			switch {
+			case tc.name == "nethttp-reverseproxy":
 				addr = netHTTPProxy(b, up.Addr())
-			} else if tc.filters != "" {
-				y := cfg
-				if tc.filters != "-" {
-					y = cfg[:len(cfg)-len("clusters:\n  - name: app\n    endpoints: [$APP]\n")] + tc.filters + "clusters:\n  - name: app\n    endpoints: [$APP]\n"
-				}
-				s := startSidecar(b, y, "$APP", up.Addr(), "$TG", testGuest(b))
+			case tc.filters != nil:
+				s := startSidecar(b, sidecarYAML(tc.filters()))
 				addr = s.ListenerAddr("inbound").String()
 			}
 			rc := newRawClient(b, addr, req)

@@ -59,6 +59,13 @@ type NICReport struct {
 	// responses the NIC made itself (unknown cluster, unreachable upstream).
 	FilterErrors int64 `json:"filter_errors"`
 	NICReplies   int64 `json:"nic_replies"`
+	// RequestsIn counts the requests that reached the host through the
+	// NIC (at productpage: the pages served).
+	RequestsIn int64 `json:"requests_in"`
+	// ModeledUS is the time the modelled card itself added to everything
+	// that crossed it (messages' and handshakes' modeled transit), in
+	// microseconds: the model's figure, free of host overhead.
+	ModeledUS float64 `json:"modeled_us"`
 }
 
 // FilterInfo records a filter of a series precisely enough to reproduce it.

@@ -132,6 +132,30 @@ func Plot(r *bench.Results, paths ...string) error {
 		}
 		p.Legend.Add(s, line, points)
 	}
+	// The modelled cards' projections: thin dotted lines in their series'
+	// colour, no markers (computed, not measured).
+	for _, pr := range r.Projections() {
+		st, ok := known[pr.Series]
+		if !ok {
+			st.color = color.Gray{0x60}
+		}
+		var pts plotter.XYs
+		for _, n := range ls {
+			if v, ok := pr.P90[n]; ok {
+				pts = append(pts, plotter.XY{X: float64(n), Y: float64(v)})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", modelLabel(pr.Series), err)
+		}
+		line.Color, line.Width, line.Dashes = st.color, vg.Points(1.2), []vg.Length{vg.Points(1.5), vg.Points(2.5)}
+		p.Add(line)
+		p.Legend.Add(modelLabel(pr.Series)+" (projected)", line)
+	}
 	if len(clipped.XYs) > 0 {
 		lb, err := plotter.NewLabels(clipped)
 		if err != nil {

@@ -160,3 +160,61 @@ func TestTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestProjections: a NIC series' modelled cards projected onto the
+// baseline, beside the sidecars they replace, and what offloading wins back;
+// in report.md, on the terminal table and as plot lines.
+func TestProjections(t *testing.T) {
+	r := results(1)
+	// Rename istio to the sidecar series the offload is compared with, and
+	// add a measured nic-offload series whose NICs account 0.5 ms per page.
+	for i := range r.Runs {
+		if r.Runs[i].Series == "istio" {
+			r.Runs[i].Series = "sidecar-both"
+		}
+	}
+	r.Series[1] = bench.Series{Name: "sidecar-both", Topology: "sidecar-both"}
+	r.Series = append(r.Series, bench.Series{Name: "nic-offload", Topology: "nic-offload", NICs: []bench.NICReport{
+		{Host: "productpage", ModeledUS: 3000, RequestsIn: 10}, {Host: "reviews-v3", ModeledUS: 2000, RequestsIn: 10}}})
+	r.Runs = append(r.Runs, r.Runs[1], r.Runs[3])
+	r.Runs[4].Series, r.Runs[5].Series = "nic-offload", "nic-offload"
+	r.Summarize()
+	var b strings.Builder
+	if err := WriteProjections(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	// direct p90 2 and 8 ms, sidecar-both 4 and 16: the sidecars add 2 and
+	// 8 ms, the cards 0.5 ms, so offloading wins back 75 % and 94 %.
+	want := "| series                                   | 1 conn       | 4 conns       |\n" +
+		"|------------------------------------------|-------------:|--------------:|\n" +
+		"| direct (measured)                        | 2.00         | 8.00          |\n" +
+		"| sidecar-both (measured)                  | 4.00 (×2.00) | 16.00 (×2.00) |\n" +
+		"| nic-offload, modelled card: +500 µs/page | 2.50 (×1.25) | 8.50 (×1.06)  |\n" +
+		"\nOffloading sidecar-both's filters to the modelled cards wins back 75% at 1, 94% at 4 connections of the p90 its sidecars add.\n"
+	if b.String() != want {
+		t.Errorf("projections:\n%s\nwant:\n%s", b.String(), want)
+	}
+	dir := t.TempDir()
+	if err := Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, MDFile))
+	if !strings.Contains(string(md), "## What the modelled cards would give") || !strings.Contains(string(md), want) {
+		t.Errorf("report.md lacks the projections:\n%s", md)
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, SVGFile))
+	if !bytes.Contains(svg, []byte("nic-offload, modelled card (projected)")) {
+		t.Error("the plot lacks the projected line")
+	}
+
+	// Without NIC accounts there is nothing to project, and no section.
+	r = results(1)
+	r.Series[0].NICs = nil
+	b.Reset()
+	WriteProjections(&b, r)
+	md2 := new(bytes.Buffer)
+	WriteMarkdown(md2, r)
+	if b.Len() != 0 || strings.Contains(md2.String(), "modelled cards") {
+		t.Errorf("projections without NIC accounts:\n%s", b.String())
+	}
+}

@@ -276,6 +276,10 @@ func writeReport(out string, res *bench.Results) error {
 		fmt.Printf("p90 latency (ms) of GET /productpage:\n\n")
 	}
 	report.WriteTable(os.Stdout, res)
+	if len(res.Projections()) > 0 {
+		fmt.Printf("\nwith the modelled cards instead of their simulation (%s measured + each NIC series' modeled card time per page; report.md says how):\n\n", res.Baseline)
+		report.WriteProjections(os.Stdout, res)
+	}
 	for _, s := range res.Skipped {
 		fmt.Printf("\nnot measured: %s — %s", s.Name, s.Reason)
 	}

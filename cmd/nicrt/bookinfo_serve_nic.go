@@ -205,6 +205,7 @@ func nicReport(host string, st *live.Stats) bench.NICReport {
 		Messages: st.Messages[0] + st.Messages[1], Underruns: st.Underruns, ToleranceUS: us(st.Tolerance),
 		LatenessP50US: us(st.MessageLateness.P50), LatenessP90US: us(st.MessageLateness.P90), LatenessMaxUS: us(st.MessageLateness.Max),
 		FilterErrors: st.FilterErrors, NICReplies: st.NICReplies,
+		RequestsIn: st.Requests[1], ModeledUS: us(st.Modeled),
 	}
 }
 

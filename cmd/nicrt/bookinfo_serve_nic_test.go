@@ -258,5 +258,13 @@ func checkNICAccounts(t *testing.T, u *upProc, pages int64) {
 		if name == "productpage" && r.Messages < 6*pages {
 			t.Errorf("productpage's NIC released %d messages for %d pages, want at least %d", r.Messages, pages, 6*pages)
 		}
+		if name == "productpage" && r.RequestsIn < pages {
+			t.Errorf("productpage's NIC let in %d requests for %d pages", r.RequestsIn, pages)
+		}
+		// Every message crossing fpga-250mhz takes at least its PCIe DMA
+		// transfer (≈ 0.8 µs) and the MAC/PHY (≈ 0.13 µs) of modeled time.
+		if r.ModeledUS < 0.9*float64(r.Messages) {
+			t.Errorf("%s's NIC accounts %.1f µs of modeled time for %d messages", name, r.ModeledUS, r.Messages)
+		}
 	}
 }

@@ -188,8 +188,15 @@ func runOffline(w io.Writer, file string, f runFlags) error {
 		return err
 	}
 	loadTime := time.Since(t0)
-	var events []runtime.CallbackEvent
-	s := runtime.NewChain(p).NewStream(runtime.StreamInfo{OnCallback: func(e runtime.CallbackEvent) { events = append(events, e) }})
+	var (
+		eventsMu sync.Mutex // a filter deferring proxy_done finishes on another goroutine
+		events   []runtime.CallbackEvent
+	)
+	s := runtime.NewChain(p).NewStream(runtime.StreamInfo{OnCallback: func(e runtime.CallbackEvent) {
+		eventsMu.Lock()
+		events = append(events, e)
+		eventsMu.Unlock()
+	}})
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
@@ -248,6 +255,8 @@ func runOffline(w io.Writer, file string, f runFlags) error {
 	fmt.Fprintf(w, "callbacks (plugin loaded in %v):\n", loadTime.Round(time.Millisecond))
 	var total time.Duration
 	var instr uint64
+	eventsMu.Lock()
+	defer eventsMu.Unlock()
 	for _, e := range events {
 		fmt.Fprintf(w, "  %-30s %10v", e.Callback, e.Duration.Round(100*time.Nanosecond))
 		if f.countInstructions {

@@ -1,5 +1,6 @@
-// Package wasmbuild builds Proxy-Wasm guests from Go source with the stock
-// toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared), for tests.
+// Package wasmbuild builds Proxy-Wasm guests for tests: from Go source with
+// the stock toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared), and
+// from C with Debian's clang (a guest directory's build.sh).
 //
 // Tests build what they need rather than reading committed binaries, so a
 // test always runs the module the current source produces. Builds go through
@@ -47,31 +48,44 @@ func BuildGo(pkgDir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return memo(abs, func() ([]byte, error) {
+		return buildTo("wasm guest "+abs, func(dst string) *exec.Cmd {
+			cmd := exec.Command(goBinary(), "build", "-buildmode=c-shared", "-trimpath", "-o", dst, ".")
+			cmd.Dir = abs
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+			return cmd
+		})
+	})
+}
+
+// memo returns what build made the first time key was asked for in this
+// process.
+func memo(key string, build func() ([]byte, error)) ([]byte, error) {
 	mu.Lock()
-	r, ok := built[abs]
+	r, ok := built[key]
 	if !ok {
 		r = &result{}
-		built[abs] = r
+		built[key] = r
 	}
 	mu.Unlock()
-	r.once.Do(func() { r.wasm, r.err = build(abs) })
+	r.once.Do(func() { r.wasm, r.err = build() })
 	return r.wasm, r.err
 }
 
-func build(dir string) ([]byte, error) {
-	out, err := os.MkdirTemp("", "nicrt-wasmbuild-")
+// buildTo runs the command cmd(dst) makes, which writes a module to dst (a
+// file in a fresh temporary directory), and returns the module.
+func buildTo(what string, cmd func(dst string) *exec.Cmd) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "nicrt-wasmbuild-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(out)
-	dst := filepath.Join(out, "guest.wasm")
-	cmd := exec.Command(goBinary(), "build", "-buildmode=c-shared", "-trimpath", "-o", dst, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("building wasm guest %s: %v\n%s", dir, err, stderr.String())
+	defer os.RemoveAll(dir)
+	dst := filepath.Join(dir, "guest.wasm")
+	c := cmd(dst)
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Run(); err != nil {
+		return nil, fmt.Errorf("building %s: %v\n%s", what, err, out.String())
 	}
 	return os.ReadFile(dst)
 }
@@ -83,4 +97,49 @@ func goBinary() string {
 		return p
 	}
 	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// SkipMissingToolsEnv, set to 1, turns a missing external tool (clang,
+// wat2wasm) into a skipped test. Without it the test fails: CI installs the
+// tools with .ci/install-deps, so a missing tool there is a broken setup,
+// not a reason to pass.
+const SkipMissingToolsEnv = "NICRT_SKIP_MISSING_TOOLS"
+
+// RequireTool returns the path of an external program a test needs, or
+// fails (skips, under SkipMissingToolsEnv=1) the test naming what to install.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	msg := name + " not found in PATH: run .ci/install-deps (installs it from Debian)"
+	if os.Getenv(SkipMissingToolsEnv) == "1" {
+		t.Skipf("%s; skipped because %s=1", msg, SkipMissingToolsEnv)
+	}
+	t.Fatalf("%s, or set %s=1 to skip the tests that need it", msg, SkipMissingToolsEnv)
+	return ""
+}
+
+// C builds a guest written in C with the build.sh script in dir (Debian's
+// clang --target=wasm32-wasi, wasi-libc and wasm-ld; see
+// runtime/testdata/cfilter) and returns the module's bytes, once per test
+// binary.
+func C(t testing.TB, dir string) []byte {
+	t.Helper()
+	RequireTool(t, "clang")
+	RequireTool(t, "wasm-ld")
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := memo("c:"+abs, func() ([]byte, error) {
+		return buildTo("C guest "+abs, func(dst string) *exec.Cmd {
+			return exec.Command("sh", filepath.Join(abs, "build.sh"), dst)
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -206,3 +206,37 @@ func countedService(t *testing.T, answer string) (*NIC, net.Listener, *atomic.In
 	}))
 	return n, ln, calls
 }
+
+// TestModeledTime: the NIC's Modeled account is the model's own time, free
+// of host overhead. passthrough-100us is calibrated so that one fetch on a
+// fresh connection (SYN, SYN-ACK, request, response) crosses it in 100 µs;
+// every fetch adds that, however slow the host was.
+func TestModeledTime(t *testing.T) {
+	n := newNIC(t, Options{Model: testModel(t, "passthrough-100us")})
+	ln := listen(t)
+	serve(t, n.Listener(ln), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	const fetches = 5
+	for i := 0; i < fetches; i++ {
+		resps := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
+		if len(resps) != 1 || resps[0].StatusCode != 200 {
+			t.Fatalf("fetch %d: %d responses", i, len(resps))
+		}
+	}
+	waitQuiet(t, n)
+	st := n.Stats()
+	if st.Requests != [2]int64{0, fetches} || st.Messages != [2]int64{fetches, fetches} {
+		t.Fatalf("requests %v, messages %v: want %d requests in and %d messages each way", st.Requests, st.Messages, fetches, fetches)
+	}
+	per := st.Modeled / fetches
+	t.Logf("modeled per fetch: %v", per)
+	if per < 95*time.Microsecond || per > 105*time.Microsecond {
+		t.Errorf("modeled time per fetch %v, want 100 µs ± 5 µs (the preset's calibration)", per)
+	}
+	var sb strings.Builder
+	st.WriteSummary(&sb)
+	if !strings.Contains(sb.String(), "modeled: the card added") {
+		t.Errorf("the summary does not report the modeled time:\n%s", sb.String())
+	}
+}

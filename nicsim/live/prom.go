@@ -41,12 +41,15 @@ func (s *Stats) WritePrometheus(w io.Writer) error {
 		{"nicrt_nic_bytes_in_total", "TCP payload bytes offered to the NIC.", s.BytesIn},
 		{"nicrt_nic_bytes_out_total", "TCP payload bytes the NIC released (as the filters left them).", s.BytesOut},
 		{"nicrt_nic_messages_total", "HTTP messages the NIC released.", s.Messages},
+		{"nicrt_nic_requests_total", "HTTP requests the NIC released.", s.Requests},
 	} {
 		family(m.name, "counter", m.help+" By direction (ingress: wire to host).")
 		for i, d := range dirs {
 			fmt.Fprintf(b, "%s{direction=%q} %d\n", m.name, d, m.v[i])
 		}
 	}
+	family("nicrt_nic_modeled_seconds_total", "counter", "Time the modelled card added: each released message's last-frame transit plus connections' handshake transit.")
+	fmt.Fprintf(b, "nicrt_nic_modeled_seconds_total %g\n", sec(s.Modeled))
 	family("nicrt_nic_underruns_total", "counter", fmt.Sprintf("Released messages that left more than the tolerance (%v) after their modeled departure.", s.Tolerance))
 	fmt.Fprintf(b, "nicrt_nic_underruns_total %d\n", s.Underruns)
 	for _, l := range []struct {

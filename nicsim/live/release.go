@@ -59,6 +59,7 @@ func (n *NIC) release(h *half, r *frameRec, now model.Time) {
 	if r.hs {
 		c.hsLeft--
 		c.hsShift += r.at - r.arrive
+		n.ctr.modeled += r.at - r.arrive
 		if c.hsLeft == 0 {
 			n.handshakeDone(c)
 		}
@@ -183,6 +184,10 @@ func (n *NIC) finishMsg(h *half, d *msgDesc, last *frameRec) {
 	c := h.c
 	if !d.dropped {
 		n.ctr.messages[b2i(h.toHost)]++
+		if d.request {
+			n.ctr.requests[b2i(h.toHost)]++
+		}
+		n.ctr.modeled += max(last.at, d.heldUntil) - last.arrive
 		late := h.curLate
 		h.curLate = 0
 		n.ctr.msgLate.add(dur(late))

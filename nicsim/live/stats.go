@@ -18,6 +18,8 @@ type counters struct {
 	framesIn, bytesIn   [2]int64 // [egress, ingress]
 	framesOut, bytesOut [2]int64
 	messages            [2]int64
+	requests            [2]int64   // released request messages, by direction
+	modeled             model.Time // modeled transit the NIC added (see Stats.Modeled)
 	underruns           int64
 	frameLate, msgLate  hist
 	dropped             [8]int64 // by sim.Drop
@@ -83,8 +85,17 @@ type Stats struct {
 	// counts the bytes as the filters left them.
 	FramesIn, FramesOut [2]int64
 	BytesIn, BytesOut   [2]int64
-	// Messages is how many HTTP messages the NIC released, by direction.
-	Messages [2]int64
+	// Messages is how many HTTP messages the NIC released, by direction;
+	// Requests how many of them were requests.
+	Messages, Requests [2]int64
+	// Modeled is the time the modelled card itself added to what crossed
+	// it: for every released message, its last frame's modeled transit
+	// (departure − arrival, queueing included), plus the modeled transit of
+	// the SYN and SYN-ACK of every connection, which delays its first
+	// bytes. Each is time the exchange waited on the card, so in a chain of
+	// calls made one after another (Bookinfo's) it adds up along the
+	// request path. It is the model's figure, free of host overhead.
+	Modeled time.Duration
 	// Tolerance is the underrun line; Underruns counts released messages
 	// whose last frame left more than Tolerance after its modeled
 	// departure (the host could not keep up with the model).
@@ -141,7 +152,7 @@ func (n *NIC) Stats() Stats {
 		Model: n.opt.Model.Name, Uptime: time.Since(n.clk.start), Open: n.open.Load(),
 		Connections: map[string]int64{}, Dropped: map[string]int64{},
 		FramesIn: c.framesIn, FramesOut: c.framesOut, BytesIn: c.bytesIn, BytesOut: c.bytesOut,
-		Messages: c.messages, Tolerance: n.opt.Tolerance, Underruns: c.underruns,
+		Messages: c.messages, Requests: c.requests, Modeled: dur(c.modeled), Tolerance: n.opt.Tolerance, Underruns: c.underruns,
 		MessageLateness: c.msgLate.latency(), FrameLateness: c.frameLate.latency(),
 		Oversleep: c.oversleep.latency(), Margin: n.mrgNow(),
 		LocalReplies: c.localReplies, FilterErrors: c.filterErrors, Resets: c.resets,
@@ -201,6 +212,10 @@ func (s *Stats) WriteSummary(w io.Writer) error {
 	tw.Flush()
 	fmt.Fprintf(&b, "underruns: %d of %d messages (%.3f%%) left more than %v late; clock wakes %v early, then spins\n",
 		s.Underruns, s.Messages[0]+s.Messages[1], 100*s.UnderrunRate(), s.Tolerance, s.Margin.Round(time.Microsecond))
+	if m := s.Messages[0] + s.Messages[1]; m > 0 {
+		fmt.Fprintf(&b, "modeled: the card added %s µs in all, %s µs per message (last frames' transit, handshakes included); %d requests in, %d out\n",
+			us(s.Modeled), us(s.Modeled/time.Duration(m)), s.Requests[1], s.Requests[0])
+	}
 	fmt.Fprintf(&b, "filters: %d local replies, %d failures (answered 500), %d resets, %d paused; NIC: %d replies of its own, %d connections reset\n",
 		s.LocalReplies, s.FilterErrors, s.Resets, s.Paused, s.NICReplies, s.Aborted)
 	if s.UpstreamErrors > 0 || s.UnknownClusters > 0 || s.ConnectWait.N > 0 {

@@ -1,40 +1,25 @@
 package icount
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/nicrt/nicrt/internal/wasmbuild"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// skipMissingToolsEnv, when set to 1, turns a missing external tool (wat2wasm,
-// clang) into a skipped test. Without it the test fails: CI installs the tools
-// with .ci/install-deps, so a missing tool there is a broken setup, not a
-// reason to pass.
-const skipMissingToolsEnv = "NICRT_SKIP_MISSING_TOOLS"
-
-// requireTool returns the path of an external program the test needs.
+// requireTool returns the path of an external program the test needs
+// (NICRT_SKIP_MISSING_TOOLS=1 skips instead of failing when it is missing).
 func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	msg := name + " not found in PATH: run .ci/install-deps (installs it from Debian)"
-	if os.Getenv(skipMissingToolsEnv) == "1" {
-		t.Skipf("%s; skipped because %s=1", msg, skipMissingToolsEnv)
-	}
-	t.Fatalf("%s, or set %s=1 to skip tests that need it", msg, skipMissingToolsEnv)
-	return ""
+	return wasmbuild.RequireTool(t, name)
 }
 
 // wat compiles WebAssembly text with wabt's wat2wasm (extra flags enable
@@ -100,41 +85,11 @@ func buildGoWasm(t testing.TB, dir, src string, flags ...string) []byte {
 // cfilterDir is the C guest's source directory.
 var cfilterDir = filepath.Join("..", "..", "testdata", "cfilter")
 
-var (
-	cfilterOnce sync.Once
-	cfilterWasm []byte
-	cfilterErr  string
-)
-
-// buildCFilter builds runtime/testdata/cfilter with its build.sh into a
-// temporary directory (once per test binary) and returns the module.
+// buildCFilter builds runtime/testdata/cfilter with its build.sh (once per
+// test binary) and returns the module.
 func buildCFilter(t testing.TB) []byte {
 	t.Helper()
-	requireTool(t, "clang")
-	requireTool(t, "wasm-ld")
-	cfilterOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cfilter")
-		if err != nil {
-			cfilterErr = err.Error()
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "filter.wasm")
-		cmd := exec.Command("sh", filepath.Join(cfilterDir, "build.sh"), out)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Run(); err != nil {
-			cfilterErr = "build.sh: " + err.Error() + "\n" + buf.String()
-			return
-		}
-		if cfilterWasm, err = os.ReadFile(out); err != nil {
-			cfilterErr = err.Error()
-		}
-	})
-	if cfilterErr != "" {
-		t.Fatal(cfilterErr)
-	}
-	return cfilterWasm
+	return wasmbuild.C(t, cfilterDir)
 }
 
 // compilationCache lets the tests' runtimes compile each distinct module

@@ -16,23 +16,11 @@ import (
 // the C guest built with clang, a C module with DWARF, and hand-written WAT
 // compiled by wabt's wat2wasm. The tools come from .ci/install-deps.
 
-// skipMissingToolsEnv, set to 1, turns a missing external tool into a
-// skipped test; otherwise the test fails, since CI installs the tools.
-const skipMissingToolsEnv = "NICRT_SKIP_MISSING_TOOLS"
-
-// requireTool returns the path of an external program the test needs.
+// requireTool returns the path of an external program the test needs
+// (NICRT_SKIP_MISSING_TOOLS=1 skips instead of failing when it is missing).
 func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	msg := name + " not found in PATH: run .ci/install-deps"
-	if os.Getenv(skipMissingToolsEnv) == "1" {
-		t.Skipf("%s; skipped because %s=1", msg, skipMissingToolsEnv)
-	}
-	t.Fatalf("%s, or set %s=1 to skip the tests that need it", msg, skipMissingToolsEnv)
-	return ""
+	return wasmbuild.RequireTool(t, name)
 }
 
 // repoRoot is the root of the nicrt module, from this package's directory.
@@ -101,12 +89,7 @@ func goFilter(t testing.TB) []byte {
 // wasi-libc, wasm-ld).
 func cFilter(t testing.TB) []byte {
 	t.Helper()
-	requireTool(t, "clang")
-	requireTool(t, "wasm-ld")
-	return buildOnce(t, "c filter", func(dir string) (string, error) {
-		out := filepath.Join(dir, "filter.wasm")
-		return out, run(exec.Command("sh", filepath.Join(repoRoot, "runtime", "testdata", "cfilter", "build.sh"), out))
-	})
+	return wasmbuild.C(t, filepath.Join(repoRoot, "runtime", "testdata", "cfilter"))
 }
 
 // cDebugSrc is a C module compiled with DWARF, so that the tests also feed

@@ -5,9 +5,13 @@
 package main
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/nicrt/nicrt/filters/proxywasm"
@@ -279,6 +283,40 @@ func (s *stream) OnHttpRequestHeaders(n int, eos bool) types.Action {
 		_, _, err = proxywasm.GetSharedData("missing")
 		r.add("missing", err)
 		return r.send(200)
+	case "shared-op":
+		// One operation on shared data, so a test can interleave VMs:
+		// x-op get|set, x-key, x-value, x-cas.
+		key, _ := proxywasm.GetHttpRequestHeader("x-key")
+		op, _ := proxywasm.GetHttpRequestHeader("x-op")
+		if op == "set" {
+			val, _ := proxywasm.GetHttpRequestHeader("x-value")
+			c, _ := proxywasm.GetHttpRequestHeader("x-cas")
+			cas, _ := strconv.ParseUint(c, 10, 32)
+			r.add("set", proxywasm.SetSharedData(key, []byte(val), uint32(cas)))
+			return r.send(200)
+		}
+		v, cas, err := proxywasm.GetSharedData(key)
+		r.add("get", err)
+		r.add("value", v)
+		r.add("cas", cas)
+		return r.send(200)
+	case "wasi":
+		// What WASI gives a Go guest: clocks, sleep, randomness, stdout,
+		// no filesystem, no arguments or environment.
+		t0 := time.Now()
+		r.add("wall", t0.UnixNano())
+		time.Sleep(50 * time.Millisecond) // poll_oneoff
+		r.add("slept-ns", int64(time.Since(t0)))
+		var rb [16]byte
+		_, err := crand.Read(rb[:])
+		r.add("random-err", err)
+		r.add("random", hex.EncodeToString(rb[:]))
+		os.Stdout.WriteString("tg-stdout-line\n")
+		_, err = os.ReadFile("/etc/passwd")
+		r.add("fs", boolStr(err != nil))
+		r.add("args", len(os.Args))
+		r.add("env", len(os.Environ()))
+		return r.send(200)
 	case "queue":
 		id, err := proxywasm.RegisterSharedQueue("q")
 		r.add("register", err)
@@ -328,7 +366,12 @@ func (s *stream) OnHttpRequestHeaders(n int, eos bool) types.Action {
 		return r.send(200)
 	case "httpcall", "httpcall-local":
 		cluster, _ := proxywasm.GetHttpRequestHeader("x-cluster")
-		_, err := proxywasm.DispatchHttpCall(cluster, [][2]string{{":method", "GET"}, {":path", "/callout"}, {":authority", "callout.test"}, {"x-from", "guest"}}, nil, nil, 2000, s.onCallout)
+		timeout := uint32(2000)
+		if t, err := proxywasm.GetHttpRequestHeader("x-timeout"); err == nil {
+			ms, _ := strconv.Atoi(t)
+			timeout = uint32(ms)
+		}
+		_, err := proxywasm.DispatchHttpCall(cluster, [][2]string{{":method", "GET"}, {":path", "/callout"}, {":authority", "callout.test"}, {"x-from", "guest"}}, nil, nil, timeout, s.onCallout)
 		if err != nil {
 			r.add("dispatch", err)
 			return r.send(200)
@@ -474,6 +517,9 @@ func (s *stream) onCallout(numHeaders, bodySize, numTrailers int) {
 		r.add("body", body)
 		r.add("get-status", status(st))
 		r.add("code", code)
+		if mp != nil && mn > 0 {
+			r.add("message", unsafe.String((*byte)(mp), mn))
+		}
 		for _, kv := range hs {
 			if kv[0] == "x-callout" {
 				r.add("x-callout", kv[1])
@@ -574,7 +620,18 @@ func (s *stream) OnHttpResponseTrailers(n int) types.Action {
 	return types.ActionContinue
 }
 
-func (s *stream) OnHttpStreamDone() { s.p.doneCount.Increment(1) }
+func (s *stream) OnHttpStreamDone() {
+	s.p.doneCount.Increment(1)
+	if s.test == "resp-props" {
+		// proxy_on_log sees the whole response, as an access log does.
+		if v, err := proxywasm.GetProperty([]string{"response", "size"}); err == nil && len(v) == 8 {
+			proxywasm.DefineGaugeMetric("tg_resp_size").Add(int64(binary.LittleEndian.Uint64(v)))
+		}
+		if hs, err := proxywasm.GetPropertyMap([]string{"response", "headers"}); err == nil {
+			proxywasm.DefineGaugeMetric("tg_resp_headers").Add(int64(len(hs)))
+		}
+	}
+}
 
 var sink []byte
 
