@@ -2,6 +2,7 @@ package istio
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -243,4 +244,42 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMoreHeadersThanCacheSlots: a configuration reading more distinct
+// headers than a Request caches still matches correctly (the rest are read
+// from the host each time), and the cached ones are read once per stream.
+func TestMoreHeadersThanCacheSlots(t *testing.T) {
+	var conds, all []string
+	h := map[string]string{":authority": "svc"}
+	for i := 0; i < maxSlots+4; i++ {
+		name := fmt.Sprintf("x-h%d", i)
+		conds = append(conds, fmt.Sprintf(`%q: {"exact": "%d"}`, name, i))
+		h[name] = fmt.Sprint(i)
+		all = append(all, name)
+	}
+	c := mustParse(t, `{"hosts": ["svc"], "http": [
+	 {"match": [{"headers": {`+strings.Join(conds, ", ")+`}}], "route": [{"destination": {"host": "all"}}]},
+	 {"match": [{"headers": {"x-h0": {"exact": "0"}, "x-h19": {"exact": "19"}}}], "route": [{"destination": {"host": "ends"}}]}]}`)
+	fetched := map[string]int{}
+	var r Request
+	r.Reset(func(name string) (string, error) {
+		fetched[name]++
+		if v, ok := h[name]; ok {
+			return v, nil
+		}
+		return "", errAbsent
+	})
+	if rule := c.Select(&r); rule == nil || rule.Route[0].Host != "all" {
+		t.Fatalf("every header present: selected %+v", rule)
+	}
+	delete(h, all[len(all)-2]) // an uncached one: the first rule fails, the second holds
+	clear(fetched)
+	r.Reset(r.fetch)
+	if rule := c.Select(&r); rule == nil || rule.Route[0].Host != "ends" {
+		t.Fatalf("x-h18 missing: selected %+v", rule)
+	}
+	if fetched["x-h0"] != 1 || fetched[":authority"] != 1 {
+		t.Errorf("cached headers fetched %d and %d times in one stream, want once", fetched["x-h0"], fetched[":authority"])
+	}
 }
