@@ -174,7 +174,9 @@ func (s *Stream) LocalResponse() *LocalResponse {
 }
 
 // Instructions returns the wasm instructions this stream's callbacks have
-// executed so far (only plugins loaded with CountInstructions count).
+// executed so far (only plugins loaded with CountInstructions count), from
+// proxy_on_context_create through proxy_on_done, proxy_on_log and
+// proxy_on_delete once Close has run them.
 func (s *Stream) Instructions() uint64 { return s.instructions.Load() }
 
 // SetUpstreamAddress records the endpoint the request went to (property
@@ -586,6 +588,7 @@ func (s *Stream) Close() {
 			v.cur = c
 			t0 := c.clock()
 			done, err := v.call(cbDone, v.p.host.cfg.CallDeadline, 1, uint64(c.id))
+			s.instructions.Add(v.last)
 			c.event(cbDone, t0, v.last, done, err)
 			if err == nil {
 				if uint32(done) != 0 {
@@ -631,10 +634,12 @@ func (c *pctx) finish() error {
 	v.cur = c
 	t0 := c.clock()
 	_, err := v.call(cbLog, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
+	c.s.instructions.Add(v.last)
 	c.event(cbLog, t0, v.last, 0, err)
 	if err == nil {
 		t0 = c.clock()
 		_, err = v.call(cbDelete, v.p.host.cfg.CallDeadline, 0, uint64(c.id))
+		c.s.instructions.Add(v.last)
 		c.event(cbDelete, t0, v.last, 0, err)
 	}
 	v.cur = prev

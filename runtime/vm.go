@@ -178,9 +178,12 @@ func (v *vm) call(cb callback, limit time.Duration, def uint64, args ...uint64) 
 		return 0, v.failed(cb, err)
 	}
 	if len(v.doneQueue) > 0 {
+		// Other contexts finish here, and count their own calls.
+		last := v.last
 		if err := v.finishQueued(); err != nil {
 			return 0, err
 		}
+		v.last = last
 	}
 	return v.stack[0], nil
 }

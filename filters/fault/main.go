@@ -74,6 +74,9 @@ type pluginContext struct {
 	cancelled    proxywasm.MetricCounter // streams that ended while paused
 	resumeErrors proxywasm.MetricCounter // resumes the host refused
 
+	// req is the request being matched; it is only used within
+	// OnHttpRequestHeaders, and a VM runs one callback at a time.
+	req  istio.Request
 	ctxs reuse.Pool[httpContext]
 }
 
@@ -168,9 +171,8 @@ func (p *pluginContext) abort(h *httpContext) {
 
 type httpContext struct {
 	types.DefaultHttpContext
-	p   *pluginContext
-	id  uint32
-	req istio.Request
+	p  *pluginContext
+	id uint32
 
 	rule        int           // index of the matched rule
 	abortStatus uint32        // non-zero: abort with this status once the delay ends
@@ -181,8 +183,8 @@ type httpContext struct {
 // OnHttpRequestHeaders draws the matched rule's faults and applies them.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	p := h.p
-	h.req.Reset(host.RequestHeader)
-	r := p.cfg.Select(&h.req)
+	p.req.Reset(proxywasm.GetHttpRequestHeader)
+	r := p.cfg.Select(&p.req)
 	if r == nil || r.Fault == nil {
 		return types.ActionContinue
 	}

@@ -125,3 +125,13 @@ func TestRuntimeStreamGoneWhileDelayed(t *testing.T) {
 		t.Errorf("guest logged a failed resume:\n%s", logs)
 	}
 }
+
+// TestRuntimeRefusesBadConfig: the runtime refuses the plugin and the
+// guest's log names the field.
+func TestRuntimeRefusesBadConfig(t *testing.T) {
+	h, _ := wasmrun.NewHost(t)
+	err := wasmrun.LoadFailing(t, h, "fault", `[{"route": [{"destination": {"host": "r"}}], "fault": {"delay": {"fixedDelay": "7 seconds"}}}]`)
+	if !strings.Contains(err.Error(), "http[0].fault.delay.fixedDelay: invalid duration") {
+		t.Errorf("load error does not name the field: %v", err)
+	}
+}

@@ -17,6 +17,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/nicrt/nicrt/filters/internal/authority"
 	"github.com/nicrt/nicrt/filters/internal/draw"
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/promname"
@@ -44,6 +45,9 @@ type pluginContext struct {
 	local uint64          // round_robin position used when shared data fails
 	lr    *sharedCounters // policy least_request: one counter per cluster
 
+	stateless statelessContext // every stream's context, except under least_request
+	service   authority.Remembering
+
 	requests      []proxywasm.MetricCounter // per cluster
 	inFlight      []proxywasm.MetricGauge   // per cluster, least_request only
 	skipped       proxywasm.MetricCounter
@@ -63,6 +67,8 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	p.src = draw.New(cfg.seed)
+	p.stateless.p = p
+	p.service = authority.Remember(authority.Set{cfg.service})
 	svc := cfg.service.String()
 	metric := func(name string, kv ...string) string {
 		return promname.Name(name, append([]string{"service", svc}, kv...)...)
@@ -101,10 +107,17 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	return types.OnPluginStartStatusOK
 }
 
-// NewHttpContext implements types.PluginContext.
+// NewHttpContext implements types.PluginContext. Only least_request keeps
+// per-stream state (the in-flight count to give back when the stream ends);
+// every other policy decides within OnHttpRequestHeaders, so all its streams
+// share one stateless context, as passthrough's do, and a stream costs the
+// filter no context of its own.
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	if p.cfg.policy != leastRequest {
+		return &p.stateless
+	}
 	h := p.ctxs.Get()
-	h.p, h.chosen = p, -1
+	h.p, h.chosen, h.accounted = p, -1, false
 	return h
 }
 
@@ -114,7 +127,13 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	n := len(p.cfg.clusters)
 	switch p.cfg.policy {
 	case roundRobin:
-		return p.nextRoundRobin(), false
+		// The next position of the pool-wide sequence: one read and one
+		// compare-and-swap write of the shared position (see shared.go).
+		pos, ok := p.rr.next(chooseTries)
+		if !ok {
+			pos = p.localPosition()
+		}
+		return int(pos % uint64(n)), false
 	case random:
 		return p.src.IntN(n), false
 	case weighted:
@@ -122,8 +141,8 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	case leastRequest:
 		return p.acquireLeast()
 	default: // ringHash
-		key, ok := host.RequestHeader(p.cfg.hashHeader)
-		if !ok || key == "" {
+		key, err := proxywasm.GetHttpRequestHeader(p.cfg.hashHeader)
+		if err != nil || key == "" {
 			p.hashMissing.Increment(1)
 			return p.src.IntN(n), false
 		}
@@ -131,66 +150,136 @@ func (p *pluginContext) choose() (idx int, accounted bool) {
 	}
 }
 
-// nextRoundRobin takes the next position of the pool-wide sequence.
-func (p *pluginContext) nextRoundRobin() int {
-	var pos uint64
-	ok := p.rr.update(chooseTries, func(c []uint64) bool {
-		pos = c[0]
-		c[0]++
-		return true
-	})
-	if !ok {
-		p.sharedErrors.Increment(1)
-		pos = p.local
-		p.local++
-	}
-	return int(pos % uint64(len(p.cfg.clusters)))
+// localPosition is round robin's fallback when shared data keeps failing:
+// the VM's own counter, so requests still spread.
+//
+//go:noinline
+func (p *pluginContext) localPosition() uint64 {
+	p.sharedErrors.Increment(1)
+	p.local++
+	return p.local - 1
 }
 
 // acquireLeast picks the cluster with the fewest requests in flight across
 // the pool (ties broken at random, so an idle service spreads its requests)
 // and counts this request against it.
 func (p *pluginContext) acquireLeast() (int, bool) {
-	idx := 0
-	ok := p.lr.update(chooseTries, func(c []uint64) bool {
-		ties := 0
-		for i, v := range c {
-			switch {
-			case i == 0 || v < c[idx]:
-				idx, ties = i, 1
-			case v == c[idx]:
-				ties++
-				if p.src.IntN(ties) == 0 {
-					idx = i
-				}
-			}
+	lr := p.lr
+	for try := 0; try < chooseTries; try++ {
+		cas, ok := lr.load()
+		if !ok {
+			break
 		}
-		c[idx]++
-		return true
-	})
-	if !ok {
-		p.sharedErrors.Increment(1)
-		return p.src.IntN(len(p.cfg.clusters)), false
+		idx := pickLeast(lr, len(p.cfg.clusters), p.src)
+		lr.set(idx, lr.count(idx)+1)
+		stored, retry := lr.store(cas)
+		if stored {
+			p.inFlight[idx].Add(1)
+			return idx, true
+		}
+		if !retry {
+			break
+		}
 	}
-	p.inFlight[idx].Add(1)
-	return idx, true
+	p.sharedErrors.Increment(1)
+	return p.src.IntN(len(p.cfg.clusters)), false
 }
 
-// release gives back the in-flight count taken by acquireLeast.
-func (p *pluginContext) release(idx int) {
-	ok := p.lr.update(releaseTries, func(c []uint64) bool {
-		if c[idx] == 0 {
-			return false // never below zero, e.g. after another VM reset the value
+// pickLeast returns the index of the smallest of the n counters, choosing
+// uniformly among ties (reservoir sampling: the k-th tie replaces the
+// choice with probability 1/k).
+func pickLeast(c *sharedCounters, n int, src *draw.Source) int {
+	idx, least, ties := 0, c.count(0), 1
+	for i := 1; i < n; i++ {
+		v := c.count(i)
+		switch {
+		case v < least:
+			idx, least, ties = i, v, 1
+		case v == least:
+			ties++
+			if src.IntN(ties) == 0 {
+				idx = i
+			}
 		}
-		c[idx]--
-		return true
-	})
-	if !ok {
+	}
+	return idx
+}
+
+// release gives back the in-flight count taken by acquireLeast. A count
+// already at zero (e.g. another VM reset the value) is left there, never
+// taken below zero, and counted as a failed release.
+func (p *pluginContext) release(idx int) {
+	lr := p.lr
+	released := false
+	for try := 0; try < releaseTries; try++ {
+		cas, ok := lr.load()
+		if !ok {
+			break
+		}
+		n := lr.count(idx)
+		if n == 0 {
+			break
+		}
+		lr.set(idx, n-1)
+		stored, retry := lr.store(cas)
+		if stored || !retry {
+			released = stored
+			break
+		}
+	}
+	if !released {
 		p.releaseFailed.Increment(1)
 	}
 	p.inFlight[idx].Add(-1)
 }
 
+// balance handles one request's headers: requests for the service get the
+// chosen cluster in the routing header. It returns the chosen index and
+// whether an in-flight count was taken (least_request), or ok false when
+// the request was left untouched.
+func (p *pluginContext) balance() (idx int, accounted, ok bool) {
+	authority, err := proxywasm.GetHttpRequestHeader(":authority")
+	if err != nil || !p.service.Match(authority) {
+		p.skipped.Increment(1)
+		return 0, false, false
+	}
+	idx, accounted = p.choose()
+	if err = proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
+		p.setFailed(err, idx, accounted)
+		return 0, false, false
+	}
+	p.requests[idx].Increment(1)
+	return idx, accounted, true
+}
+
+// setFailed logs a failure to write the routing header and gives back the
+// in-flight count taken for it. It is a function of its own to keep
+// balance, which runs on every request, small: in a wasip1 module a jump
+// costs in proportion to the size of its function.
+//
+//go:noinline
+func (p *pluginContext) setFailed(err error, idx int, accounted bool) {
+	proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
+	if accounted {
+		p.release(idx)
+	}
+}
+
+// statelessContext serves every stream of a policy that keeps nothing per
+// stream (all but least_request).
+type statelessContext struct {
+	types.DefaultHttpContext
+	p *pluginContext
+}
+
+// OnHttpRequestHeaders balances requests for the service.
+func (h *statelessContext) OnHttpRequestHeaders(int, bool) types.Action {
+	h.p.balance()
+	return types.ActionContinue
+}
+
+// httpContext is one least_request stream: it remembers the cluster whose
+// in-flight count it took.
 type httpContext struct {
 	types.DefaultHttpContext
 	p         *pluginContext
@@ -200,22 +289,10 @@ type httpContext struct {
 
 // OnHttpRequestHeaders balances requests for the service.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	p := h.p
-	authority, ok := host.RequestHeader(":authority")
-	if !ok || !p.cfg.service.Match(authority) {
-		p.skipped.Increment(1)
-		return types.ActionContinue
+	idx, accounted, ok := h.p.balance()
+	if ok {
+		h.chosen, h.accounted = idx, accounted
 	}
-	idx, accounted := p.choose()
-	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.clusterHeader, p.cfg.clusters[idx]); err != nil {
-		proxywasm.LogErrorf("nicrt lb filter: cannot set %s: %v", p.cfg.clusterHeader, err)
-		if accounted {
-			p.release(idx)
-		}
-		return types.ActionContinue
-	}
-	h.chosen, h.accounted = idx, accounted
-	p.requests[idx].Increment(1)
 	return types.ActionContinue
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -79,6 +80,31 @@ func TestRoundRobinAcrossPluginInstances(t *testing.T) {
 	}
 }
 
+// interfere makes the next store of s fail once with a CAS conflict: just
+// before it, another VM changes the value with change (applied to the
+// decoded counters) and writes it with its own token.
+func interfere(t *testing.T, s *sharedCounters, change func(c []uint64)) {
+	s.beforeStore = func() {
+		s.beforeStore = nil
+		val, cas, err := proxywasm.GetSharedData(s.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := make([]uint64, len(val)/8)
+		for i := range c {
+			c[i] = binary.LittleEndian.Uint64(val[8*i:])
+		}
+		change(c)
+		val = make([]byte, 8*len(c))
+		for i, v := range c {
+			binary.LittleEndian.PutUint64(val[8*i:], v)
+		}
+		if err := proxywasm.SetSharedData(s.key, val, cas); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestRoundRobinCASConflict: when another VM updates the counter between
 // this VM's read and write, the write fails with a CAS mismatch and the
 // filter retries on the fresh value instead of reusing a position.
@@ -88,30 +114,93 @@ func TestRoundRobinCASConflict(t *testing.T) {
 	p := (&vmContext{}).NewPluginContext(7).(*pluginContext)
 	cfg := filtertest.ReadExample(t, "lb/reviews-round-robin.json")
 	p.OnPluginStart(len(cfg))
-	interfered := false
-	pos := 0
-	ok := p.rr.update(chooseTries, func(c []uint64) bool {
-		if !interfered { // another VM takes position 1 behind our back
-			interfered = true
-			val, cas, _ := proxywasm.GetSharedData(p.rr.key)
-			val = append([]byte(nil), val...)
-			val[0]++
-			if err := proxywasm.SetSharedData(p.rr.key, val, cas); err != nil {
-				t.Fatal(err)
-			}
-		}
-		pos = int(c[0])
-		c[0]++
-		return true
-	})
-	if !ok || pos != 2 {
-		t.Errorf("update ok=%v took position %d, want 2 after the conflict", ok, pos)
+	interfere(t, p.rr, func(c []uint64) { c[0]++ }) // another VM takes position 1 behind our back
+	if idx, _ := p.choose(); reviews[idx] != "reviews-v3" {
+		t.Errorf("chose %s, want reviews-v3 (position 2) after the conflict", reviews[idx])
+	}
+	if p.rr.beforeStore != nil {
+		t.Fatal("the conflict was not played")
 	}
 	if n := filtertest.Counter(t, host, `nicrt_lb_cas_retries_total{service="reviews"}`); n != 1 {
 		t.Errorf("CAS retries %d, want 1", n)
 	}
 	if got := route(host, reviewsReq()); got != "reviews-v1" { // position 3
 		t.Errorf("next request went to %s, want reviews-v1", got)
+	}
+}
+
+// TestLeastRequestCASConflict: a conflict while taking or giving back an
+// in-flight count is retried on the fresh counts, so neither this VM's
+// count nor the other VM's is lost.
+func TestLeastRequestCASConflict(t *testing.T) {
+	cfg := filtertest.ReadExample(t, "lb/reviews-least-request.json")
+	filtertest.Start(t, &vmContext{}, cfg)
+	p := (&vmContext{}).NewPluginContext(7).(*pluginContext)
+	p.OnPluginStart(len(cfg))
+	// Another VM sends two requests to v1 and one to v3 while this one
+	// chooses: the retry sees v2 as the only idle cluster.
+	interfere(t, p.lr, func(c []uint64) { c[0] += 2; c[2]++ })
+	idx, accounted := p.acquireLeast()
+	if !accounted || reviews[idx] != "reviews-v2" {
+		t.Fatalf("acquired %s (accounted %v), want reviews-v2 after the conflict", reviews[idx], accounted)
+	}
+	if counts, _ := p.lr.read(); fmt.Sprint(counts) != "[2 1 1]" {
+		t.Fatalf("counts %v after the conflicting acquire, want [2 1 1]", counts)
+	}
+	// The other VM's v1 request ends while this VM releases v2.
+	interfere(t, p.lr, func(c []uint64) { c[0]-- })
+	p.release(idx)
+	if counts, _ := p.lr.read(); fmt.Sprint(counts) != "[1 0 1]" {
+		t.Errorf("counts %v after the conflicting release, want [1 0 1]", counts)
+	}
+	if p.lr.beforeStore != nil {
+		t.Fatal("the conflict was not played")
+	}
+}
+
+// TestSharedDataKeepsConflicting: when every write loses to another VM, a
+// choice gives up after chooseTries attempts and falls back — round robin
+// to the VM's own sequence, least_request to a random cluster without an
+// in-flight count — and counts it.
+func TestSharedDataKeepsConflicting(t *testing.T) {
+	for _, tc := range []struct {
+		example string
+		shared  func(p *pluginContext) *sharedCounters
+	}{
+		{"lb/reviews-round-robin.json", func(p *pluginContext) *sharedCounters { return p.rr }},
+		{"lb/reviews-least-request.json", func(p *pluginContext) *sharedCounters { return p.lr }},
+	} {
+		t.Run(tc.example, func(t *testing.T) {
+			cfg := filtertest.ReadExample(t, tc.example)
+			host := filtertest.Start(t, &vmContext{}, cfg)
+			p := (&vmContext{}).NewPluginContext(7).(*pluginContext)
+			p.OnPluginStart(len(cfg))
+			sc := tc.shared(p)
+			var always func()
+			always = func() {
+				interfere(t, sc, func(c []uint64) { c[0]++ })
+				sc.beforeStore()        // plays the conflict and clears the hook...
+				sc.beforeStore = always // ...which comes back for the next write
+			}
+			sc.beforeStore = always
+			var got []string
+			for i := 0; i < 3; i++ {
+				idx, accounted := p.choose()
+				if accounted {
+					t.Errorf("choice %d took an in-flight count although no write succeeded", i)
+				}
+				got = append(got, reviews[idx])
+			}
+			if tc.shared(p) == p.rr && strings.Join(got, " ") != "reviews-v1 reviews-v2 reviews-v3" {
+				t.Errorf("fallback sequence %v, want the VM's own round robin", got)
+			}
+			if n := filtertest.Counter(t, host, `nicrt_lb_shared_data_errors_total{service="reviews"}`); n != 3 {
+				t.Errorf("shared-data errors %d, want 3", n)
+			}
+			if n := filtertest.Counter(t, host, `nicrt_lb_cas_retries_total{service="reviews"}`); n != 3*chooseTries {
+				t.Errorf("CAS retries %d, want %d", n, 3*chooseTries)
+			}
+		})
 	}
 }
 

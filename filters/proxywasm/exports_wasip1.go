@@ -26,20 +26,50 @@ type callout struct {
 
 var (
 	vmContext types.VMContext = &types.DefaultVMContext{}
-	roots                     = map[uint32]*rootState{}
-	https                     = map[uint32]httpState{}
-	tcps                      = map[uint32]tcpState{}
-	active    uint32          // the context the current callback (or SetEffectiveContext) is for
+	contexts  idTable[contextEntry]
+	active    uint32 // the context the current callback (or SetEffectiveContext) is for
 )
 
-type httpState struct {
-	ctx  types.HttpContext
-	root uint32
+type contextKind uint8
+
+const (
+	kindRoot contextKind = iota
+	kindHTTP
+	kindTCP
+)
+
+// contextEntry is one context: a plugin (root) context, or a stream context
+// with the ID of the plugin context it belongs to.
+type contextEntry struct {
+	kind contextKind
+	root uint32 // kindHTTP and kindTCP
+	r    *rootState
+	http types.HttpContext
+	tcp  types.TcpContext
 }
 
-type tcpState struct {
-	ctx  types.TcpContext
-	root uint32
+// root returns the plugin context with the given ID, or nil.
+func root(id uint32) *rootState {
+	if e := contexts.get(id); e != nil && e.kind == kindRoot {
+		return e.r
+	}
+	return nil
+}
+
+// httpContext returns the HTTP context with the given ID, or nil.
+func httpContext(id uint32) types.HttpContext {
+	if e := contexts.get(id); e != nil && e.kind == kindHTTP {
+		return e.http
+	}
+	return nil
+}
+
+// tcpContext returns the TCP context with the given ID, or nil.
+func tcpContext(id uint32) types.TcpContext {
+	if e := contexts.get(id); e != nil && e.kind == kindTCP {
+		return e.tcp
+	}
+	return nil
 }
 
 // SetVMContext installs the filter's VM context; call it from init.
@@ -49,20 +79,20 @@ func SetVMContext(ctx types.VMContext) { vmContext = ctx }
 func proxyOnContextCreate(id, parent uint32) {
 	active = id
 	if parent == 0 {
-		roots[id] = &rootState{ctx: vmContext.NewPluginContext(id), callout: map[uint32]callout{}}
+		contexts.put(id, contextEntry{kind: kindRoot, r: &rootState{ctx: vmContext.NewPluginContext(id), callout: map[uint32]callout{}}})
 		return
 	}
-	r, ok := roots[parent]
-	if !ok {
+	r := root(parent)
+	if r == nil {
 		LogCriticalf("proxy_on_context_create: unknown plugin context %d", parent)
 		return
 	}
 	if hc := r.ctx.NewHttpContext(id); hc != nil {
-		https[id] = httpState{hc, parent}
+		contexts.put(id, contextEntry{kind: kindHTTP, root: parent, http: hc})
 		return
 	}
 	if tc := r.ctx.NewTcpContext(id); tc != nil {
-		tcps[id] = tcpState{tc, parent}
+		contexts.put(id, contextEntry{kind: kindTCP, root: parent, tcp: tc})
 		return
 	}
 	LogCriticalf("proxy_on_context_create: plugin context %d made neither an HTTP nor a TCP context", parent)
@@ -75,36 +105,36 @@ func proxyOnVMStart(root, size uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_configure
-func proxyOnConfigure(root, size uint32) uint32 {
-	active = root
-	r, ok := roots[root]
-	if !ok {
+func proxyOnConfigure(id, size uint32) uint32 {
+	active = id
+	r := root(id)
+	if r == nil {
 		return 0
 	}
 	return b2u(bool(r.ctx.OnPluginStart(int(size))))
 }
 
 //go:wasmexport proxy_on_tick
-func proxyOnTick(root uint32) {
-	active = root
-	if r, ok := roots[root]; ok {
+func proxyOnTick(id uint32) {
+	active = id
+	if r := root(id); r != nil {
 		r.ctx.OnTick()
 	}
 }
 
 //go:wasmexport proxy_on_queue_ready
-func proxyOnQueueReady(root, queue uint32) {
-	active = root
-	if r, ok := roots[root]; ok {
+func proxyOnQueueReady(id, queue uint32) {
+	active = id
+	if r := root(id); r != nil {
 		r.ctx.OnQueueReady(queue)
 	}
 }
 
 //go:wasmexport proxy_on_http_call_response
-func proxyOnHTTPCallResponse(root, token, numHeaders, bodySize, numTrailers uint32) {
-	active = root
-	r, ok := roots[root]
-	if !ok {
+func proxyOnHTTPCallResponse(id, token, numHeaders, bodySize, numTrailers uint32) {
+	active = id
+	r := root(id)
+	if r == nil {
 		return
 	}
 	c, ok := r.callout[token]
@@ -112,7 +142,7 @@ func proxyOnHTTPCallResponse(root, token, numHeaders, bodySize, numTrailers uint
 		return
 	}
 	delete(r.callout, token)
-	if c.contextID != root {
+	if c.contextID != id {
 		if hostSetEffectiveContext(c.contextID) != 0 {
 			return // the context that made the call is gone
 		}
@@ -124,8 +154,8 @@ func proxyOnHTTPCallResponse(root, token, numHeaders, bodySize, numTrailers uint
 //go:wasmexport proxy_on_request_headers
 func proxyOnRequestHeaders(id, n, eos uint32) uint32 {
 	active = id
-	if h, ok := https[id]; ok {
-		return uint32(h.ctx.OnHttpRequestHeaders(int(n), eos != 0))
+	if h := httpContext(id); h != nil {
+		return uint32(h.OnHttpRequestHeaders(int(n), eos != 0))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -133,8 +163,8 @@ func proxyOnRequestHeaders(id, n, eos uint32) uint32 {
 //go:wasmexport proxy_on_request_body
 func proxyOnRequestBody(id, size, eos uint32) uint32 {
 	active = id
-	if h, ok := https[id]; ok {
-		return uint32(h.ctx.OnHttpRequestBody(int(size), eos != 0))
+	if h := httpContext(id); h != nil {
+		return uint32(h.OnHttpRequestBody(int(size), eos != 0))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -142,8 +172,8 @@ func proxyOnRequestBody(id, size, eos uint32) uint32 {
 //go:wasmexport proxy_on_request_trailers
 func proxyOnRequestTrailers(id, n uint32) uint32 {
 	active = id
-	if h, ok := https[id]; ok {
-		return uint32(h.ctx.OnHttpRequestTrailers(int(n)))
+	if h := httpContext(id); h != nil {
+		return uint32(h.OnHttpRequestTrailers(int(n)))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -151,8 +181,8 @@ func proxyOnRequestTrailers(id, n uint32) uint32 {
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(id, n, eos uint32) uint32 {
 	active = id
-	if h, ok := https[id]; ok {
-		return uint32(h.ctx.OnHttpResponseHeaders(int(n), eos != 0))
+	if h := httpContext(id); h != nil {
+		return uint32(h.OnHttpResponseHeaders(int(n), eos != 0))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -160,8 +190,8 @@ func proxyOnResponseHeaders(id, n, eos uint32) uint32 {
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(id, size, eos uint32) uint32 {
 	active = id
-	if h, ok := https[id]; ok {
-		return uint32(h.ctx.OnHttpResponseBody(int(size), eos != 0))
+	if h := httpContext(id); h != nil {
+		return uint32(h.OnHttpResponseBody(int(size), eos != 0))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -169,8 +199,8 @@ func proxyOnResponseBody(id, size, eos uint32) uint32 {
 //go:wasmexport proxy_on_response_trailers
 func proxyOnResponseTrailers(id, n uint32) uint32 {
 	active = id
-	if h, ok := https[id]; ok {
-		return uint32(h.ctx.OnHttpResponseTrailers(int(n)))
+	if h := httpContext(id); h != nil {
+		return uint32(h.OnHttpResponseTrailers(int(n)))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -178,8 +208,8 @@ func proxyOnResponseTrailers(id, n uint32) uint32 {
 //go:wasmexport proxy_on_new_connection
 func proxyOnNewConnection(id uint32) uint32 {
 	active = id
-	if t, ok := tcps[id]; ok {
-		return uint32(t.ctx.OnNewConnection())
+	if t := tcpContext(id); t != nil {
+		return uint32(t.OnNewConnection())
 	}
 	return uint32(types.ActionContinue)
 }
@@ -187,8 +217,8 @@ func proxyOnNewConnection(id uint32) uint32 {
 //go:wasmexport proxy_on_downstream_data
 func proxyOnDownstreamData(id, size, eos uint32) uint32 {
 	active = id
-	if t, ok := tcps[id]; ok {
-		return uint32(t.ctx.OnDownstreamData(int(size), eos != 0))
+	if t := tcpContext(id); t != nil {
+		return uint32(t.OnDownstreamData(int(size), eos != 0))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -196,16 +226,16 @@ func proxyOnDownstreamData(id, size, eos uint32) uint32 {
 //go:wasmexport proxy_on_downstream_connection_close
 func proxyOnDownstreamConnectionClose(id, peer uint32) {
 	active = id
-	if t, ok := tcps[id]; ok {
-		t.ctx.OnDownstreamClose(types.PeerType(peer))
+	if t := tcpContext(id); t != nil {
+		t.OnDownstreamClose(types.PeerType(peer))
 	}
 }
 
 //go:wasmexport proxy_on_upstream_data
 func proxyOnUpstreamData(id, size, eos uint32) uint32 {
 	active = id
-	if t, ok := tcps[id]; ok {
-		return uint32(t.ctx.OnUpstreamData(int(size), eos != 0))
+	if t := tcpContext(id); t != nil {
+		return uint32(t.OnUpstreamData(int(size), eos != 0))
 	}
 	return uint32(types.ActionContinue)
 }
@@ -213,25 +243,28 @@ func proxyOnUpstreamData(id, size, eos uint32) uint32 {
 //go:wasmexport proxy_on_upstream_connection_close
 func proxyOnUpstreamConnectionClose(id, peer uint32) {
 	active = id
-	if t, ok := tcps[id]; ok {
-		t.ctx.OnUpstreamClose(types.PeerType(peer))
+	if t := tcpContext(id); t != nil {
+		t.OnUpstreamClose(types.PeerType(peer))
 	}
 }
 
 //go:wasmexport proxy_on_log
 func proxyOnLog(id uint32) {
 	active = id
-	if h, ok := https[id]; ok {
-		h.ctx.OnHttpStreamDone()
-	} else if t, ok := tcps[id]; ok {
-		t.ctx.OnStreamDone()
+	if e := contexts.get(id); e != nil {
+		switch e.kind {
+		case kindHTTP:
+			e.http.OnHttpStreamDone()
+		case kindTCP:
+			e.tcp.OnStreamDone()
+		}
 	}
 }
 
 //go:wasmexport proxy_on_done
 func proxyOnDone(id uint32) uint32 {
 	active = id
-	if r, ok := roots[id]; ok {
+	if r := root(id); r != nil {
 		return b2u(r.ctx.OnPluginDone())
 	}
 	return 1
@@ -239,9 +272,7 @@ func proxyOnDone(id uint32) uint32 {
 
 //go:wasmexport proxy_on_delete
 func proxyOnDelete(id uint32) {
-	delete(https, id)
-	delete(tcps, id)
-	delete(roots, id)
+	contexts.del(id)
 }
 
 func b2u(b bool) uint32 {

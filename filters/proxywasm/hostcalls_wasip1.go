@@ -39,11 +39,17 @@ const (
 )
 
 // statusError maps proxy_status_t to the SDK's error values, so filters
-// compare errors exactly as they would under the SDK.
+// compare errors exactly as they would under the SDK. OK, by far the most
+// common status, is decided inline at the call site.
 func statusError(s uint32) error {
-	switch s {
-	case 0:
+	if s == 0 {
 		return nil
+	}
+	return statusErrorSlow(s)
+}
+
+func statusErrorSlow(s uint32) error {
+	switch s {
 	case 1:
 		return types.ErrorStatusNotFound
 	case 2:
@@ -106,22 +112,22 @@ func EnqueueSharedQueue(queueID uint32, data []byte) error {
 
 // DequeueSharedQueue removes and returns the oldest item of a shared queue.
 func DequeueSharedQueue(queueID uint32) ([]byte, error) {
-	resetOuts()
-	if err := statusError(hostDequeueSharedQueue(queueID, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostDequeueSharedQueue(queueID, unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
 
 // GetSharedData returns a shared value and its compare-and-swap token.
 func GetSharedData(key string) (value []byte, cas uint32, err error) {
-	resetOuts()
-	if err := statusError(hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32))); err != nil {
-		unpin()
-		return nil, 0, err
+	if s := hostGetSharedData(stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize), unsafe.Pointer(&retU32)); s != 0 {
+		return nil, 0, failed(s)
 	}
-	return take(retData, retSize), retU32, nil
+	b, ok := arenaTake(retData, retSize) // inlined, as in getMapValue
+	if !ok {
+		b = takeSlow(retData, retSize)
+	}
+	return b, retU32, nil
 }
 
 // SetSharedData stores a shared value; a non-zero cas must match the current token.
@@ -141,14 +147,12 @@ func DispatchHttpCall(cluster string, headers [][2]string, body []byte, trailers
 		return 0, err
 	}
 	calloutID = retU32
-	root := active
-	if h, ok := https[active]; ok {
-		root = h.root
-	} else if t, ok := tcps[active]; ok {
-		root = t.root
+	rootID := active
+	if e := contexts.get(active); e != nil && e.kind != kindRoot {
+		rootID = e.root
 	}
-	r, ok := roots[root]
-	if !ok {
+	r := root(rootID)
+	if r == nil {
 		return 0, fmt.Errorf("DispatchHttpCall: no plugin context for context %d", active)
 	}
 	r.callout[calloutID] = callout{contextID: active, fn: callBack}
@@ -354,10 +358,8 @@ func GetProperty(path []string) ([]byte, error) {
 		return nil, errors.New("path must not be empty")
 	}
 	raw := serializePath(path)
-	resetOuts()
-	if err := statusError(hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostGetProperty(bytesPtr(raw), uint32(len(raw)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
@@ -382,10 +384,8 @@ func SetProperty(path []string, data []byte) error {
 
 // CallForeignFunction calls a function the host registered under funcName.
 func CallForeignFunction(funcName string, param []byte) (ret []byte, err error) {
-	resetOuts()
-	if err := statusError(hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostCallForeignFunction(stringPtr(funcName), uint32(len(funcName)), bytesPtr(param), uint32(len(param)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
@@ -396,10 +396,8 @@ func getBuffer(bt uint32, start, maxSize int) ([]byte, error) {
 	if start < 0 || maxSize < 0 {
 		return nil, types.ErrorStatusBadArgument
 	}
-	resetOuts()
-	if err := statusError(hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostGetBufferBytes(bt, uint32(start), uint32(min(maxSize, 1<<31)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return take(retData, retSize), nil
 }
@@ -409,10 +407,8 @@ func setBuffer(bt, start, size uint32, data []byte) error {
 }
 
 func getMap(mt uint32) ([][2]string, error) {
-	resetOuts()
-	if err := statusError(hostGetHeaderMapPairs(mt, unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return nil, err
+	if s := hostGetHeaderMapPairs(mt, unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return nil, failed(s)
 	}
 	return deserializeMap(take(retData, retSize)), nil
 }
@@ -422,17 +418,26 @@ func setMap(mt uint32, pairs [][2]string) error {
 	return statusError(hostSetHeaderMapPairs(mt, bytesPtr(b), uint32(len(b))))
 }
 
+// getMapValue is small enough for the compiler to inline into the
+// Get*Header functions, so a header read is one Go call fewer.
 func getMapValue(mt uint32, key string) (string, error) {
-	resetOuts()
-	if err := statusError(hostGetHeaderMapValue(mt, stringPtr(key), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize))); err != nil {
-		unpin()
-		return "", err
+	if s := hostGetHeaderMapValue(mt, unsafe.Pointer(unsafe.StringData(key)), uint32(len(key)), unsafe.Pointer(&retData), unsafe.Pointer(&retSize)); s != 0 {
+		return "", failed(s)
 	}
-	b := take(retData, retSize)
-	if len(b) == 0 {
-		return "", nil
+	b, ok := arenaTake(retData, retSize) // inlined: a header read is one call fewer
+	if !ok {
+		b = takeSlow(retData, retSize)
 	}
-	return unsafe.String(&b[0], len(b)), nil
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+// failed is the error path of a data-returning host call: it drops any
+// allocation the host made and maps the status.
+//
+//go:noinline
+func failed(s uint32) error {
+	unpin()
+	return statusErrorSlow(s)
 }
 
 func addMapValue(mt uint32, key, value string) error {

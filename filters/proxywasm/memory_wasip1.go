@@ -6,17 +6,18 @@ import "unsafe"
 
 // Output slots of host calls. The guest runs one call at a time, so one set
 // serves every call; locals whose address goes to the host would escape to
-// the heap, an allocation per host call.
+// the heap, an allocation per host call. retData is a guest address (wasm32
+// pointers are 32 bits) rather than an unsafe.Pointer, so setting it needs
+// no write barrier and no clearing of the upper half before each call.
 var (
-	retData unsafe.Pointer
+	retData uint32
 	retSize uint32
 	retU32  uint32
 	retU64  uint64
 )
 
-// resetOuts clears the data slots before a call: the host writes only the
-// low 32 bits of the 64-bit pointer.
-func resetOuts() { retData, retSize = nil, 0 }
+// addr turns a guest address the host returned into a pointer.
+func addr(a uint32) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(nil), a) }
 
 // pinned keeps every buffer handed to the host by proxy_on_memory_allocate
 // reachable until the hostcall that asked for it has returned and the glue
@@ -57,51 +58,98 @@ func nicrtScratch(size uint32) unsafe.Pointer {
 
 // unpin drops the pins once returned data is referenced by the glue.
 func unpin() {
+	if len(pinned) == 0 {
+		return
+	}
 	clear(pinned)
 	pinned = pinned[:0]
 }
 
-// take turns a (pointer, size) pair the host returned into a slice the
-// glue owns: a copy when the host wrote into the scratch buffer (which the
-// next host call reuses), else the allocation itself, which it then unpins.
-func take(p unsafe.Pointer, n uint32) []byte {
-	defer unpin()
-	if p == nil || n == 0 {
-		return nil
+// take turns an (address, size) pair the host returned into a slice the
+// glue owns. A host that allocated the data with proxy_on_memory_allocate
+// has pinned the allocation: the glue keeps it and unpins it. Otherwise the
+// data is in the scratch buffer, which the next host call reuses, and is
+// copied out. take is on the path of every header read, so it is kept
+// small and branch-light: in a wasip1 module every jump inside a function
+// costs in proportion to the function's size.
+func take(a, n uint32) []byte {
+	if b, ok := arenaTake(a, n); ok {
+		return b
 	}
-	if len(scratch) > 0 {
-		base := uintptr(unsafe.Pointer(&scratch[0]))
-		if a := uintptr(p); a >= base && a+uintptr(n) <= base+uintptr(len(scratch)) {
-			return arenaCopy(scratch[a-base : a-base+uintptr(n)])
-		}
-	}
-	return unsafe.Slice((*byte)(p), n)
+	return takeSlow(a, n)
 }
 
-// arena is a bump allocator for data copied out of the scratch buffer. A Go
-// heap allocation costs about 1,750 wasm instructions in a wasip1 module,
-// more than the host call itself; copying small values into a shared chunk
-// costs a memmove. Each value gets a capacity-capped slice of the chunk, so
-// an append by the filter reallocates instead of overwriting a neighbour;
-// a chunk lives as long as any value carved from it.
-var arena []byte
+// arenaTake is take's usual case, small enough for the compiler to inline
+// into the hot host calls: a small value in the scratch buffer, nothing
+// pinned, room in the arena chunk. It copies the value into the arena, or
+// reports false.
+func arenaTake(a, n uint32) ([]byte, bool) {
+	off := arenaOff
+	end := off + int(n)
+	// n-1 wraps for n == 0, so one comparison sends both empty and large
+	// values to takeSlow.
+	if len(pinned) != 0 || n-1 >= arenaMax || end > arenaChunk {
+		return nil, false
+	}
+	arenaOff = end
+	b := arenaBuf[off:end:end]
+	copy(b, unsafe.String((*byte)(addr(a)), n))
+	return b, true
+}
+
+// takeSlow is take for everything but a small value in the scratch buffer
+// that fits the current arena chunk.
+//
+//go:noinline
+func takeSlow(a, n uint32) []byte {
+	var b []byte
+	switch {
+	case a == 0 || n == 0:
+	case len(pinned) == 0 || inScratch(uintptr(a), uintptr(n)):
+		// In the scratch buffer (or, from a host that allocated and then
+		// used the scratch anyway, there too): copy it out.
+		src := unsafe.String((*byte)(addr(a)), n)
+		if n > arenaMax {
+			b = []byte(src)
+		} else {
+			arenaBuf, arenaOff = new([arenaChunk]byte), int(n)
+			b = arenaBuf[:n:n]
+			copy(b, src)
+		}
+	default:
+		b = unsafe.Slice((*byte)(addr(a)), n)
+	}
+	unpin()
+	return b
+}
+
+// inScratch reports whether [a, a+n) lies inside the scratch buffer.
+func inScratch(a, n uintptr) bool {
+	if len(scratch) == 0 {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(&scratch[0]))
+	return a >= base && a+n <= base+uintptr(len(scratch))
+}
+
+// arenaBuf is a bump allocator for data copied out of the scratch buffer,
+// arenaOff its first free byte. A Go heap allocation costs about 1,750
+// wasm instructions in a wasip1 module, more than the host call itself;
+// copying a small value into a shared chunk costs a memmove. Each value
+// gets a capacity-capped slice of the chunk, so an append by the filter
+// reallocates instead of overwriting a neighbour; a chunk lives as long as
+// any value carved from it. (A pointer and an offset rather than a slice:
+// taking a value then writes an integer, not a pointer that the garbage
+// collector's write barrier must see.)
+var (
+	arenaBuf *[arenaChunk]byte
+	arenaOff = arenaChunk // full: the first value allocates a chunk
+)
 
 const (
 	arenaChunk = 4096
 	arenaMax   = 512 // larger values get their own allocation
 )
-
-func arenaCopy(b []byte) []byte {
-	if len(b) > arenaMax {
-		return append([]byte(nil), b...)
-	}
-	if cap(arena)-len(arena) < len(b) {
-		arena = make([]byte, 0, arenaChunk)
-	}
-	off := len(arena)
-	arena = append(arena, b...)
-	return arena[off:len(arena):len(arena)]
-}
 
 func bytesPtr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {

@@ -17,7 +17,6 @@ import (
 	"github.com/nicrt/nicrt/filters/internal/host"
 	"github.com/nicrt/nicrt/filters/internal/istio"
 	"github.com/nicrt/nicrt/filters/internal/promname"
-	"github.com/nicrt/nicrt/filters/internal/reuse"
 	"github.com/nicrt/nicrt/filters/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -39,7 +38,12 @@ type pluginContext struct {
 	// routed[rule][destination] counts requests routed to that destination.
 	routed    [][]proxywasm.MetricCounter
 	unmatched proxywasm.MetricCounter
-	ctxs      reuse.Pool[httpContext]
+	// req is the request being routed. Route decides within
+	// OnHttpRequestHeaders and keeps nothing per stream, and a VM runs one
+	// callback at a time, so one Request serves every stream.
+	req istio.Request
+	// http is every stream's context.
+	http httpContext
 }
 
 // OnPluginStart implements types.PluginContext: it parses and checks the
@@ -51,6 +55,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	p.src = draw.New(cfg.RandomSeed)
+	p.http.p = p
 	hostLabel := cfg.HostsLabel()
 	p.routed = make([][]proxywasm.MetricCounter, len(cfg.Rules))
 	for i, r := range cfg.Rules {
@@ -68,36 +73,43 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	return types.OnPluginStartStatusOK
 }
 
-// NewHttpContext implements types.PluginContext.
-func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	h := p.ctxs.Get()
-	h.p = p
-	return h
-}
+// NewHttpContext implements types.PluginContext. Every stream shares one
+// stateless context, as passthrough's do: a stream costs the filter no
+// context of its own.
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext { return &p.http }
 
 type httpContext struct {
 	types.DefaultHttpContext
-	p   *pluginContext
-	req istio.Request
+	p *pluginContext
 }
 
 // OnHttpRequestHeaders chooses the rule and destination and sets the routing header.
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	p := h.p
-	h.req.Reset(host.RequestHeader)
-	r := p.cfg.Select(&h.req)
-	if r == nil {
-		p.unmatched.Increment(1)
-		return types.ActionContinue
-	}
-	i := r.Pick(p.src)
-	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.ClusterHeader, r.Route[i].Cluster); err != nil {
-		proxywasm.LogErrorf("nicrt route filter: cannot set %s: %v", p.cfg.ClusterHeader, err)
-		return types.ActionContinue
-	}
-	p.routed[r.Index][i].Increment(1)
+	h.p.route()
 	return types.ActionContinue
 }
 
-// OnHttpStreamDone hands the context back for the next stream.
-func (h *httpContext) OnHttpStreamDone() { h.p.ctxs.Put(h) }
+// route routes the current request.
+func (p *pluginContext) route() {
+	p.req.Reset(proxywasm.GetHttpRequestHeader)
+	r := p.cfg.Select(&p.req)
+	if r == nil {
+		p.unmatched.Increment(1)
+		return
+	}
+	i := r.Pick(p.src)
+	if err := proxywasm.ReplaceHttpRequestHeader(p.cfg.ClusterHeader, r.Route[i].Cluster); err != nil {
+		p.setFailed(err)
+		return
+	}
+	p.routed[r.Index][i].Increment(1)
+}
+
+// setFailed logs a failure to write the routing header. It is a function
+// of its own to keep route, which runs on every request, small: in a
+// wasip1 module a jump costs in proportion to the size of its function.
+//
+//go:noinline
+func (p *pluginContext) setFailed(err error) {
+	proxywasm.LogErrorf("nicrt route filter: cannot set %s: %v", p.cfg.ClusterHeader, err)
+}

@@ -175,38 +175,55 @@ func TestBareHTTPList(t *testing.T) {
 	filtertest.Counter(t, host, `nicrt_route_requests_total{host="*",rule="0",cluster="reviews-v1"}`)
 }
 
+// matchKindsConfig has a rule for each match kind; matchKindsCases are
+// requests against it and the cluster each must reach ("" for none). The
+// emulator test and the runtime test share them.
+const matchKindsConfig = `{"hosts": ["svc"], "http": [
+ {"name": "exact-uri", "match": [{"uri": {"exact": "/exact"}}], "route": [{"destination": {"host": "svc", "subset": "exact"}}]},
+ {"match": [{"uri": {"regex": "/r/[0-9]+"}}], "route": [{"destination": {"host": "svc", "subset": "regex"}}]},
+ {"match": [{"method": {"exact": "POST"}, "queryParams": {"debug": {"exact": "1"}}}], "route": [{"destination": {"host": "svc", "subset": "postdebug"}}]},
+ {"match": [{"headers": {"x-canary": {}}}, {"uri": {"prefix": "/canary"}}], "route": [{"destination": {"host": "svc", "subset": "canary"}}]},
+ {"match": [{"headers": {"cookie": {"regex": "^(.*?;)?(user=jason)(;.*)?$"}}}], "route": [{"destination": {"host": "svc", "subset": "cookie"}}]},
+ {"match": [{"withoutHeaders": {"x-internal": {"exact": "yes"}}, "uri": {"prefix": "/pub"}}], "route": [{"destination": {"host": "svc", "subset": "public"}}]},
+ {"match": [{"headers": {"x-tenant": {"prefix": "team-"}}, "method": {"regex": "GET|HEAD"}}], "route": [{"destination": {"host": "svc", "subset": "tenant"}}]},
+ {"match": [{"queryParams": {"v": {"regex": "[0-9]+"}, "flag": {}}}], "route": [{"destination": {"host": "svc", "subset": "query"}}]},
+ {"match": [{"uri": {"prefix": "/case"}, "ignoreUriCase": true}], "route": [{"destination": {"host": "svc", "subset": "nocase"}}]}
+]}`
+
+var matchKindsCases = []struct {
+	method, path string
+	kv           []string
+	want         string
+}{
+	{"GET", "/exact", nil, "svc-exact"},
+	{"GET", "/exact?x=1", nil, "svc-exact"},
+	{"GET", "/exact/more", nil, ""},
+	{"GET", "/r/123", nil, "svc-regex"},
+	{"GET", "/r/12a", nil, ""},
+	{"POST", "/p?debug=1", nil, "svc-postdebug"},
+	{"GET", "/p?debug=1", nil, ""},
+	{"POST", "/p?debug=2", nil, ""},
+	{"GET", "/x", []string{"x-canary", "1"}, "svc-canary"},
+	{"GET", "/canary/1", nil, "svc-canary"},
+	{"GET", "/", []string{"cookie", "a=b; user=jason"}, ""},
+	{"GET", "/", []string{"cookie", "a=b;user=jason"}, "svc-cookie"},
+	{"GET", "/pub/1", nil, "svc-public"},
+	{"GET", "/pub/1", []string{"x-internal", "yes"}, ""},
+	{"GET", "/pub/1", []string{"x-internal", "no"}, "svc-public"},
+	{"HEAD", "/t", []string{"x-tenant", "team-a"}, "svc-tenant"},
+	{"POST", "/t", []string{"x-tenant", "team-a"}, ""},
+	{"GET", "/t", []string{"x-tenant", "staff"}, ""},
+	{"GET", "/q?flag&v=12", nil, "svc-query"},
+	{"GET", "/q?v=12", nil, ""},
+	{"GET", "/q?flag=1&v=1x", nil, ""},
+	{"GET", "/CASE/1", nil, "svc-nocase"},
+}
+
 // TestMatchKindsThroughHost checks each match kind once through the host
 // emulator (package istio tests them exhaustively without a host).
 func TestMatchKindsThroughHost(t *testing.T) {
-	host := filtertest.Start(t, &vmContext{}, `{"hosts": ["svc"], "http": [
-	 {"name": "exact-uri", "match": [{"uri": {"exact": "/exact"}}], "route": [{"destination": {"host": "svc", "subset": "exact"}}]},
-	 {"match": [{"uri": {"regex": "/r/[0-9]+"}}], "route": [{"destination": {"host": "svc", "subset": "regex"}}]},
-	 {"match": [{"method": {"exact": "POST"}, "queryParams": {"debug": {"exact": "1"}}}], "route": [{"destination": {"host": "svc", "subset": "postdebug"}}]},
-	 {"match": [{"headers": {"x-canary": {}}}, {"uri": {"prefix": "/canary"}}], "route": [{"destination": {"host": "svc", "subset": "canary"}}]},
-	 {"match": [{"headers": {"cookie": {"regex": "^(.*?;)?(user=jason)(;.*)?$"}}}], "route": [{"destination": {"host": "svc", "subset": "cookie"}}]},
-	 {"match": [{"withoutHeaders": {"x-internal": {"exact": "yes"}}, "uri": {"prefix": "/pub"}}], "route": [{"destination": {"host": "svc", "subset": "public"}}]}
-	]}`)
-	for _, tc := range []struct {
-		method, path string
-		kv           []string
-		want         string
-	}{
-		{"GET", "/exact", nil, "svc-exact"},
-		{"GET", "/exact?x=1", nil, "svc-exact"},
-		{"GET", "/exact/more", nil, ""},
-		{"GET", "/r/123", nil, "svc-regex"},
-		{"GET", "/r/12a", nil, ""},
-		{"POST", "/p?debug=1", nil, "svc-postdebug"},
-		{"GET", "/p?debug=1", nil, ""},
-		{"POST", "/p?debug=2", nil, ""},
-		{"GET", "/x", []string{"x-canary", "1"}, "svc-canary"},
-		{"GET", "/canary/1", nil, "svc-canary"},
-		{"GET", "/", []string{"cookie", "a=b; user=jason"}, ""},
-		{"GET", "/", []string{"cookie", "a=b;user=jason"}, "svc-cookie"},
-		{"GET", "/pub/1", nil, "svc-public"},
-		{"GET", "/pub/1", []string{"x-internal", "yes"}, ""},
-		{"GET", "/pub/1", []string{"x-internal", "no"}, "svc-public"},
-	} {
+	host := filtertest.Start(t, &vmContext{}, matchKindsConfig)
+	for _, tc := range matchKindsCases {
 		h := filtertest.Headers("svc:80", tc.path, tc.kv...)
 		h[2][1] = tc.method
 		got, _ := filtertest.Route(host, clusterHeader, h)

@@ -75,6 +75,23 @@ func TestRuntimeBookinfoRules(t *testing.T) {
 	}
 }
 
+// TestRuntimeMatchKinds: every match kind, through the runtime.
+func TestRuntimeMatchKinds(t *testing.T) {
+	h, _ := wasmrun.NewHost(t)
+	c := runtime.NewChain(wasmrun.Load(t, h, "route", matchKindsConfig, 2))
+	for _, tc := range matchKindsCases {
+		req := wasmrun.Request("svc:80", tc.path, tc.kv...)
+		req[0].Value = tc.method
+		_, out, _ := wasmrun.Do(wasmrun.Context(t), c, req)
+		if got, _ := out.Get(clusterHeader); got != tc.want {
+			t.Errorf("%s %s %v: routed to %q, want %q", tc.method, tc.path, tc.kv, got, tc.want)
+		}
+	}
+	if n := wasmrun.Metric(t, h, `nicrt_route_requests_total{host="svc",rule="exact-uri",cluster="svc-exact"}`); n != 2 {
+		t.Errorf("exact-uri counter %d, want 2", n)
+	}
+}
+
 // TestRuntimeUnmatchedAndMetrics: requests for other hosts pass untouched,
 // and the counters the host exposes count what happened.
 func TestRuntimeUnmatchedAndMetrics(t *testing.T) {

@@ -141,13 +141,27 @@ func (p *Pattern) String() string {
 // (strings.EqualFold's Unicode handling costs thousands per call in a
 // wasip1 build).
 func (p *Pattern) Match(authority string) bool {
-	if p.kind == kindShort && len(authority) >= len(p.name) && authority[:len(p.name)] == p.name {
-		// Fast path for the usual spelling, "reviews" or "reviews:9080".
-		rest := authority[len(p.name):]
-		if rest == "" || rest[0] == ':' && isPort(rest[1:]) {
-			return true
-		}
+	if p.kind == kindShort && p.matchShortFast(authority) {
+		return true
 	}
+	return p.match(authority)
+}
+
+// matchShortFast is the usual spelling of a short name, "reviews" or
+// "reviews:9080", exactly. It is a function of its own (as is match)
+// because in a wasip1 module every jump inside a function costs in
+// proportion to the function's size: kept apart, the common case executes
+// a few dozen wasm instructions instead of a thousand.
+func (p *Pattern) matchShortFast(authority string) bool {
+	n := len(p.name)
+	if len(authority) < n || authority[:n] != p.name {
+		return false
+	}
+	return len(authority) == n || authority[n] == ':' && isPort(authority[n+1:])
+}
+
+//go:noinline
+func (p *Pattern) match(authority string) bool {
 	h := Host(authority)
 	switch p.kind {
 	case kindAny:
@@ -236,4 +250,28 @@ func (s Set) Match(authority string) bool {
 		}
 	}
 	return false
+}
+
+// Remembering is a Set that remembers its last answer. A proxy sees the
+// same few :authority spellings again and again, and in a wasip1 module
+// comparing a value with the last one costs a fraction of matching it. The
+// zero value matches nothing; it is not safe for concurrent use (a
+// proxy-wasm VM runs one callback at a time).
+type Remembering struct {
+	set   Set
+	last  string
+	match bool
+	valid bool
+}
+
+// Remember returns a Remembering for s.
+func Remember(s Set) Remembering { return Remembering{set: s} }
+
+// Match reports whether any pattern of the set matches the authority.
+func (r *Remembering) Match(authority string) bool {
+	if r.valid && authority == r.last {
+		return r.match
+	}
+	r.last, r.match, r.valid = authority, r.set.Match(authority), true
+	return r.match
 }

@@ -94,3 +94,20 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestRemembering: the remembered answer is the set's answer, whatever
+// the order of the questions, empty authorities and "*" included.
+func TestRemembering(t *testing.T) {
+	for _, patterns := range [][]string{{"reviews"}, {"*"}, {"a.example.com", "*.example.org"}} {
+		s, err := CompileSet(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Remember(s)
+		for _, a := range []string{"", "reviews", "reviews:9080", "reviews", "details", "", "a.example.com", "b.example.org:1", "b.example.org:1", "x"} {
+			if got, want := r.Match(a), s.Match(a); got != want {
+				t.Errorf("%v: Match(%q) = %v after the previous questions, want %v", patterns, a, got, want)
+			}
+		}
+	}
+}

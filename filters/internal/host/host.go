@@ -1,7 +1,7 @@
 // Package host holds the few host interactions every nicrt filter repeats:
-// reading the plugin configuration, refusing a bad one loudly, and reading a
-// request header. It is written against nicrt's guest layer, so it works in
-// the wasip1 build and under the SDK's proxytest emulator alike.
+// reading the plugin configuration and refusing a bad one loudly. It is
+// written against nicrt's guest layer, so it works in the wasip1 build and
+// under the SDK's proxytest emulator alike.
 package host
 
 import (
@@ -30,13 +30,6 @@ func PluginConfig(size int) ([]byte, error) {
 func Refuse(filter string, err error) types.OnPluginStartStatus {
 	proxywasm.LogErrorf("nicrt %s filter: configuration refused: %v", filter, err)
 	return types.OnPluginStartStatusFailed
-}
-
-// RequestHeader reads one request header of the current stream; ok is false
-// when the header is absent (or the host cannot read headers now).
-func RequestHeader(name string) (value string, ok bool) {
-	v, err := proxywasm.GetHttpRequestHeader(name)
-	return v, err == nil
 }
 
 // Configure reads the plugin configuration and parses it with parse. On any

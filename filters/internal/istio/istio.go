@@ -49,6 +49,10 @@ type Config struct {
 	RandomSeed uint64
 	// FaultTickMs is the fault filter's timer period in milliseconds.
 	FaultTickMs uint32
+
+	slots     headerSlots // the headers the rules read, by cache slot
+	authority header      // :authority, for Hosts
+	hosts     authority.Remembering
 }
 
 // Parse reads a route/fault configuration. The error is a *config.Error
@@ -72,12 +76,14 @@ func Parse(data []byte) (*Config, error) {
 	default:
 		doc.Fail("", "must be a JSON array (the VirtualService http list) or object (with hosts and http), not %s", root.Kind())
 	}
+	c.authority = c.slots.ref(":authority")
 	if doc.Err() == nil {
 		c.parseRules(http, t)
 	}
 	if err := doc.Err(); err != nil {
 		return nil, err
 	}
+	c.hosts = authority.Remember(c.Hosts)
 	return c, nil
 }
 
@@ -141,7 +147,7 @@ func (c *Config) parseRules(http config.Value, t templates) {
 		}
 		if mv, ok := o.Get("match"); ok {
 			for _, m := range mv.Array() {
-				r.Matches = append(r.Matches, parseMatch(m))
+				r.Matches = append(r.Matches, parseMatch(m, &c.slots))
 			}
 		}
 		if rv, ok := o.Required("route", "required (nicrt implements route rules; redirect, directResponse and delegate are not)"); ok {
@@ -168,24 +174,31 @@ func (c *Config) HostsLabel() string {
 	return c.Hosts[0].String()
 }
 
-// Applies reports whether the request is for one of the configured hosts.
-func (c *Config) Applies(r *Request) bool {
-	if c.Hosts == nil {
-		return true
-	}
-	a, ok := r.Header(":authority")
-	return ok && c.Hosts.Match(a)
-}
-
 // Select returns the first rule that accepts the request, or nil when the
-// request is not for the configured hosts or no rule matches it.
+// request is not for the configured hosts or no rule matches it. It
+// remembers the last :authority's verdict, so it is not safe for concurrent
+// use (a proxy-wasm VM runs one callback at a time); the rest of Config is
+// read-only after Parse.
+//
+// A rule matches when it has no match blocks or any of its blocks accepts
+// the request. (One function, not one per level: it runs on every request,
+// and in a wasip1 module every call layer costs a hundred wasm instructions
+// or more.)
 func (c *Config) Select(r *Request) *Rule {
-	if !c.Applies(r) {
-		return nil
+	if c.Hosts != nil {
+		if a, ok := r.header(c.authority); !ok || !c.hosts.Match(a) {
+			return nil
+		}
 	}
 	for i := range c.Rules {
-		if c.Rules[i].MatchesRequest(r) {
-			return &c.Rules[i]
+		rule := &c.Rules[i]
+		if len(rule.Matches) == 0 {
+			return rule
+		}
+		for j := range rule.Matches {
+			if rule.Matches[j].Matches(r) {
+				return rule
+			}
 		}
 	}
 	return nil

@@ -1,18 +1,24 @@
 package istio
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/nicrt/nicrt/filters/internal/draw"
 )
 
+var errAbsent = errors.New("header absent")
+
 // mapRequest builds a Request over fixed headers.
 func mapRequest(h map[string]string) *Request {
 	r := &Request{}
-	r.Reset(func(name string) (string, bool) {
-		v, ok := h[name]
-		return v, ok
+	r.Reset(func(name string) (string, error) {
+		if v, ok := h[name]; ok {
+			return v, nil
+		}
+		return "", errAbsent
 	})
 	return r
 }
@@ -155,7 +161,12 @@ func TestSelectDoesNotAllocate(t *testing.T) {
 	 {"match": [{"headers": {"end-user": {"exact": "jason"}}, "queryParams": {"q": {"exact": "1"}}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
 	 {"match": [{"uri": {"regex": "/reviews/[0-9]+"}}], "route": [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 50}, {"destination": {"host": "reviews", "subset": "v3"}, "weight": 50}]}]}`)
 	h := map[string]string{":authority": "reviews:9080", ":path": "/reviews/0?q=2", "end-user": "jason"}
-	fetch := func(name string) (string, bool) { v, ok := h[name]; return v, ok }
+	fetch := func(name string) (string, error) {
+		if v, ok := h[name]; ok {
+			return v, nil
+		}
+		return "", errAbsent
+	}
 	src := draw.New(1)
 	var r Request
 	n := testing.AllocsPerRun(200, func() {
@@ -233,4 +244,42 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMoreHeadersThanCacheSlots: a configuration reading more distinct
+// headers than a Request caches still matches correctly (the rest are read
+// from the host each time), and the cached ones are read once per stream.
+func TestMoreHeadersThanCacheSlots(t *testing.T) {
+	var conds, all []string
+	h := map[string]string{":authority": "svc"}
+	for i := 0; i < maxSlots+4; i++ {
+		name := fmt.Sprintf("x-h%d", i)
+		conds = append(conds, fmt.Sprintf(`%q: {"exact": "%d"}`, name, i))
+		h[name] = fmt.Sprint(i)
+		all = append(all, name)
+	}
+	c := mustParse(t, `{"hosts": ["svc"], "http": [
+	 {"match": [{"headers": {`+strings.Join(conds, ", ")+`}}], "route": [{"destination": {"host": "all"}}]},
+	 {"match": [{"headers": {"x-h0": {"exact": "0"}, "x-h19": {"exact": "19"}}}], "route": [{"destination": {"host": "ends"}}]}]}`)
+	fetched := map[string]int{}
+	var r Request
+	r.Reset(func(name string) (string, error) {
+		fetched[name]++
+		if v, ok := h[name]; ok {
+			return v, nil
+		}
+		return "", errAbsent
+	})
+	if rule := c.Select(&r); rule == nil || rule.Route[0].Host != "all" {
+		t.Fatalf("every header present: selected %+v", rule)
+	}
+	delete(h, all[len(all)-2]) // an uncached one: the first rule fails, the second holds
+	clear(fetched)
+	r.Reset(r.fetch)
+	if rule := c.Select(&r); rule == nil || rule.Route[0].Host != "ends" {
+		t.Fatalf("x-h18 missing: selected %+v", rule)
+	}
+	if fetched["x-h0"] != 1 || fetched[":authority"] != 1 {
+		t.Errorf("cached headers fetched %d and %d times in one stream, want once", fetched["x-h0"], fetched[":authority"])
+	}
 }

@@ -4,9 +4,24 @@ import (
 	"github.com/nicrt/nicrt/filters/internal/config"
 )
 
-type headerMatch struct {
-	name string
-	m    StringMatch
+type condKind uint8
+
+const (
+	condHeader    condKind = iota // the header is present and matches
+	condNotHeader                 // withoutHeaders: the header is absent or does not match
+	condURI                       // the path without query matches
+	condQuery                     // the query parameter is present and matches
+)
+
+// cond is one condition of a match block. A block's conditions are one flat
+// list, checked in order, so matching a request is a short loop rather than
+// a walk over every field a block might have: in a wasip1 module each jump
+// inside a function costs in proportion to the function's size.
+type cond struct {
+	kind  condKind
+	h     header // the header read (":path" for condURI and condQuery)
+	param string // condQuery: the parameter name
+	m     StringMatch
 }
 
 // Match is one of Istio's HTTPMatchRequest blocks. Every condition in a block
@@ -15,54 +30,39 @@ type Match struct {
 	// Name is the block's optional name, kept for logs.
 	Name string
 
-	uri, scheme, method, authority *StringMatch
-	headers                        []headerMatch
-	withoutHeaders                 []headerMatch
-	queryParams                    []headerMatch
+	conds []cond
 }
 
 // Matches reports whether the request satisfies every condition of the block.
 func (m *Match) Matches(r *Request) bool {
-	if m.uri != nil && !m.uri.Match(r.Path()) {
-		return false
-	}
-	if m.method != nil && !matchHeader(r, ":method", m.method) {
-		return false
-	}
-	if m.scheme != nil && !matchHeader(r, ":scheme", m.scheme) {
-		return false
-	}
-	if m.authority != nil && !matchHeader(r, ":authority", m.authority) {
-		return false
-	}
-	for i := range m.headers {
-		if !matchHeader(r, m.headers[i].name, &m.headers[i].m) {
-			return false
-		}
-	}
-	// withoutHeaders: the request must not match any of them; an absent
-	// header does not match, so it satisfies the condition.
-	for i := range m.withoutHeaders {
-		if matchHeader(r, m.withoutHeaders[i].name, &m.withoutHeaders[i].m) {
-			return false
-		}
-	}
-	for i := range m.queryParams {
-		v, ok := r.Query(m.queryParams[i].name)
-		if !ok || !m.queryParams[i].m.Match(v) {
+	for i := range m.conds {
+		if !m.conds[i].holds(r) {
 			return false
 		}
 	}
 	return true
 }
 
-func matchHeader(r *Request, name string, m *StringMatch) bool {
-	v, ok := r.Header(name)
-	return ok && m.Match(v)
+func (c *cond) holds(r *Request) bool {
+	switch c.kind {
+	case condHeader:
+		v, ok := r.header(c.h)
+		return ok && c.m.Match(v)
+	case condNotHeader:
+		// An absent header does not match, so it satisfies the condition.
+		v, ok := r.header(c.h)
+		return !ok || !c.m.Match(v)
+	case condURI:
+		return c.m.Match(r.uri(c.h))
+	default: // condQuery
+		v, ok := r.queryParam(c.h, c.param)
+		return ok && c.m.Match(v)
+	}
 }
 
-// parseMatch reads one HTTPMatchRequest.
-func parseMatch(v config.Value) Match {
+// parseMatch reads one HTTPMatchRequest; slots assigns the headers it reads
+// their places in a Request's cache.
+func parseMatch(v config.Value, slots *headerSlots) Match {
 	o := v.Object()
 	if o.Len() == 0 {
 		v.Fail("an empty match block is not allowed (Istio: HTTPMatchRequest cannot be empty); omit \"match\" to match every request")
@@ -72,20 +72,18 @@ func parseMatch(v config.Value) Match {
 	ignoreCase := o.Bool("ignoreUriCase", false)
 	if s, ok := o.Get("uri"); ok {
 		sm := parseStringMatch(s, stringMatchRules{})
-		sm.fold = ignoreCase && sm.kind != matchRegex
-		m.uri = &sm
+		if ignoreCase {
+			sm.ignoreCase()
+		}
+		m.conds = append(m.conds, cond{kind: condURI, h: slots.ref(":path"), m: sm})
 	}
-	for _, f := range []struct {
-		name string
-		dst  **StringMatch
-	}{{"scheme", &m.scheme}, {"method", &m.method}, {"authority", &m.authority}} {
-		if s, ok := o.Get(f.name); ok {
-			sm := parseStringMatch(s, stringMatchRules{})
-			*f.dst = &sm
+	for _, f := range [...]string{"method", "scheme", "authority"} {
+		if s, ok := o.Get(f); ok {
+			m.conds = append(m.conds, cond{kind: condHeader, h: slots.ref(":" + f), m: parseStringMatch(s, stringMatchRules{})})
 		}
 	}
-	m.headers = parseHeaderMatches(o, "headers")
-	m.withoutHeaders = parseHeaderMatches(o, "withoutHeaders")
+	m.conds = parseHeaderMatches(o, "headers", condHeader, slots, m.conds)
+	m.conds = parseHeaderMatches(o, "withoutHeaders", condNotHeader, slots, m.conds)
 	if qv, ok := o.Get("queryParams"); ok {
 		qo := qv.Object()
 		for _, k := range qo.Keys() {
@@ -93,7 +91,8 @@ func parseMatch(v config.Value) Match {
 			if k == "" {
 				kv.Fail("empty query parameter name")
 			}
-			m.queryParams = append(m.queryParams, headerMatch{name: k, m: parseStringMatch(kv, stringMatchRules{presence: true, noPrefix: true})})
+			m.conds = append(m.conds, cond{kind: condQuery, h: slots.ref(":path"), param: k,
+				m: parseStringMatch(kv, stringMatchRules{presence: true, noPrefix: true})})
 		}
 	}
 	o.Unsupported("port", "nicrt's filters match on the request, not on the listener port")
@@ -105,13 +104,14 @@ func parseMatch(v config.Value) Match {
 	return m
 }
 
-func parseHeaderMatches(o *config.Object, field string) []headerMatch {
+// parseHeaderMatches appends a condition of the given kind for each entry
+// of a headers or withoutHeaders map.
+func parseHeaderMatches(o *config.Object, field string, kind condKind, slots *headerSlots, conds []cond) []cond {
 	hv, ok := o.Get(field)
 	if !ok {
-		return nil
+		return conds
 	}
 	ho := hv.Object()
-	var out []headerMatch
 	for _, k := range ho.Keys() {
 		kv, _ := ho.Get(k)
 		switch {
@@ -122,9 +122,9 @@ func parseHeaderMatches(o *config.Object, field string) []headerMatch {
 				kv.Fail("%v", err)
 			}
 		}
-		out = append(out, headerMatch{name: k, m: parseStringMatch(kv, stringMatchRules{presence: true})})
+		conds = append(conds, cond{kind: kind, h: slots.ref(k), m: parseStringMatch(kv, stringMatchRules{presence: true})})
 	}
-	return out
+	return conds
 }
 
 // checkHeaderKey applies Istio's rule: header keys are lowercase, made of

@@ -5,24 +5,56 @@ import (
 	"strings"
 )
 
-// maxCached is how many distinct headers a Request remembers; rules rarely
-// look at more, and lookups past it still work, uncached.
-const maxCached = 8
+// maxSlots is how many distinct headers a configuration's rules read
+// through a Request's cache. A configuration naming more (rare: Bookinfo's
+// rules read two) reads the rest from the host each time they are needed.
+const maxSlots = 16
 
 // HeaderFunc looks up one request header by lowercase name (pseudo-headers
-// such as ":path" included) in the host.
-type HeaderFunc func(name string) (value string, ok bool)
+// such as ":path" included) in the host; any error means the header is
+// absent. It has the signature of proxywasm.GetHttpRequestHeader, which
+// filters pass as it is: one call layer fewer on every header read.
+type HeaderFunc func(name string) (value string, err error)
+
+// header names one request header a rule reads, with its slot in a
+// Request's cache (-1: not cached). Slots are assigned when the
+// configuration is parsed, so at request time a cached header is found by
+// index, with no name comparison.
+type header struct {
+	name string
+	slot int
+}
+
+// headerSlots assigns cache slots to header names while parsing.
+type headerSlots struct{ names []string }
+
+func (s *headerSlots) ref(name string) header {
+	for i, n := range s.names {
+		if n == name {
+			return header{name, i}
+		}
+	}
+	if len(s.names) == maxSlots {
+		return header{name, -1}
+	}
+	s.names = append(s.names, name)
+	return header{name, len(s.names) - 1}
+}
+
+const (
+	slotUnknown uint8 = iota
+	slotAbsent
+	slotPresent
+)
 
 // Request is the view of one HTTP request that rules match against. It asks
 // the host for each header at most once, however many rules look at it, and
-// only for headers some rule looks at. A filter keeps one Request in its
-// per-stream context; the zero value needs Reset before use.
+// only for headers some rule looks at. A filter keeps one Request and
+// Resets it for each stream; the zero value needs Reset before use.
 type Request struct {
-	fetch   HeaderFunc
-	n       int
-	names   [maxCached]string
-	vals    [maxCached]string
-	present [maxCached]bool
+	fetch HeaderFunc
+	state [maxSlots]uint8
+	vals  [maxSlots]string
 
 	pathDone bool
 	path     string // :path without query string and fragment
@@ -30,49 +62,59 @@ type Request struct {
 }
 
 // Reset prepares the Request for a new stream whose headers fetch returns.
-// Stale cache entries past n are never read, so they are not cleared.
+// Values of the previous stream stay in vals but are never read.
 func (r *Request) Reset(fetch HeaderFunc) {
-	r.fetch, r.n, r.pathDone = fetch, 0, false
+	r.fetch, r.pathDone = fetch, false
+	r.state = [maxSlots]uint8{}
 }
 
-// Header returns a request header's value and whether it is present.
-func (r *Request) Header(name string) (string, bool) {
-	for i := 0; i < r.n; i++ {
-		if r.names[i] == name {
-			return r.vals[i], r.present[i]
+// header returns a request header's value and whether it is present.
+func (r *Request) header(h header) (string, bool) {
+	cached := uint(h.slot) < maxSlots // false for -1
+	if cached {
+		switch r.state[h.slot] {
+		case slotPresent:
+			return r.vals[h.slot], true
+		case slotAbsent:
+			return "", false
 		}
 	}
-	v, ok := r.fetch(name)
-	if r.n < maxCached {
-		r.names[r.n], r.vals[r.n], r.present[r.n] = name, v, ok
-		r.n++
+	v, err := r.fetch(h.name)
+	ok := err == nil
+	if cached {
+		r.vals[h.slot], r.state[h.slot] = v, slotAbsent
+		if ok {
+			r.state[h.slot] = slotPresent
+		}
 	}
 	return v, ok
 }
 
-func (r *Request) splitPath() {
+// splitPath reads :path (through its slot) once per stream.
+func (r *Request) splitPath(path header) {
 	if r.pathDone {
 		return
 	}
 	r.pathDone = true
-	p, _ := r.Header(":path")
+	p, _ := r.header(path)
 	if i := strings.IndexByte(p, '#'); i >= 0 {
 		p = p[:i]
 	}
 	r.path, r.query, _ = strings.Cut(p, "?")
 }
 
-// Path returns the request path without query string, as Istio's uri match sees it.
-func (r *Request) Path() string {
-	r.splitPath()
+// uri returns the request path without query string, as Istio's uri match
+// sees it.
+func (r *Request) uri(path header) string {
+	r.splitPath(path)
 	return r.path
 }
 
-// Query returns the first value of a query parameter and whether it is
-// present. Names and values are percent-decoded ('+' is a space) when they
-// contain escapes; a parameter without '=' has the empty value.
-func (r *Request) Query(name string) (string, bool) {
-	r.splitPath()
+// queryParam returns the first value of a query parameter and whether it
+// is present. Names and values are percent-decoded ('+' is a space) when
+// they contain escapes; a parameter without '=' has the empty value.
+func (r *Request) queryParam(path header, name string) (string, bool) {
+	r.splitPath(path)
 	q := r.query
 	for q != "" {
 		var pair string

@@ -39,19 +39,6 @@ type Rule struct {
 	weights draw.Weights
 }
 
-// MatchesRequest reports whether any match block of the rule accepts the request.
-func (r *Rule) MatchesRequest(req *Request) bool {
-	if len(r.Matches) == 0 {
-		return true
-	}
-	for i := range r.Matches {
-		if r.Matches[i].Matches(req) {
-			return true
-		}
-	}
-	return false
-}
-
 // Pick draws a destination index according to the weights.
 func (r *Rule) Pick(src *draw.Source) int { return r.weights.Pick(src) }
 

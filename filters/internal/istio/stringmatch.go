@@ -13,7 +13,9 @@ const (
 	matchExact matchKind = iota
 	matchPrefix
 	matchRegex
-	matchPresent // Istio's empty StringMatch in headers: the header must exist
+	matchPresent    // Istio's empty StringMatch in headers: the header must exist
+	matchExactFold  // exact, ignoring ASCII case (Istio's ignoreUriCase)
+	matchPrefixFold // prefix, ignoring ASCII case
 )
 
 // StringMatch is Istio's StringMatch: exact, prefix or regex. A regex is
@@ -22,7 +24,6 @@ const (
 type StringMatch struct {
 	kind  matchKind
 	value string
-	fold  bool // case-insensitive exact/prefix (Istio's ignoreUriCase)
 	re    *regexp.Regexp
 }
 
@@ -30,19 +31,28 @@ type StringMatch struct {
 func (m *StringMatch) Match(s string) bool {
 	switch m.kind {
 	case matchExact:
-		if m.fold {
-			return strings.EqualFold(s, m.value)
-		}
 		return s == m.value
 	case matchPrefix:
-		if m.fold {
-			return len(s) >= len(m.value) && strings.EqualFold(s[:len(m.value)], m.value)
-		}
 		return strings.HasPrefix(s, m.value)
 	case matchRegex:
 		return m.re.MatchString(s)
+	case matchExactFold:
+		return strings.EqualFold(s, m.value)
+	case matchPrefixFold:
+		return len(s) >= len(m.value) && strings.EqualFold(s[:len(m.value)], m.value)
 	default:
 		return true
+	}
+}
+
+// ignoreCase makes an exact or prefix match case-insensitive, as Istio's
+// ignoreUriCase does; it leaves a regex as it is.
+func (m *StringMatch) ignoreCase() {
+	switch m.kind {
+	case matchExact:
+		m.kind = matchExactFold
+	case matchPrefix:
+		m.kind = matchPrefixFold
 	}
 }
 
