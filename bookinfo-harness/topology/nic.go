@@ -10,19 +10,28 @@ import (
 // listener (ingress) and the dialer of its upstream calls (egress), as a
 // card sits between a host's sockets and the wire.
 
-// nicArgs are the flags that give a host's service its NIC; the NIC
-// writes its account of the run to a file the plan lists.
-func (b *builder) nicArgs(host int) []string {
+// nicService adds host's service behind its NIC: the NIC writes its
+// account of the run to a file the plan lists, and serves the admin API
+// on a port of the host's own (listed with the process, where `nicrt load
+// --admin` finds it), so its filters can be swapped while it runs.
+func (b *builder) nicService(host int, listen string, extra ...string) error {
 	stats := filepath.Join(b.opts.Dir, hosts[host]+".nic.json")
 	if b.plan.NICStats == nil {
 		b.plan.NICStats = map[string]string{}
 	}
 	b.plan.NICStats[hosts[host]] = stats
-	args := []string{"--nic", "--nic-stats", stats}
+	adm, err := b.addr(host)
+	if err != nil {
+		return err
+	}
+	args := []string{"--nic", "--nic-stats", stats, "--nic-admin", adm}
 	if b.opts.NICModel != "" {
 		args = append(args, "--nic-model", b.opts.NICModel)
 	}
-	return args
+	b.service(host, listen, append(args, extra...)...)
+	p := &b.plan.Procs[len(b.plan.Procs)-1]
+	p.Ready = append(p.Ready, adm)
+	return nil
 }
 
 const nicPart, nicWhat = "nic", "the live NIC (nicsim/live, issue 5: `bookinfo serve --nic`)"
@@ -40,11 +49,19 @@ func buildNICPassthrough(b *builder) error {
 	if err != nil {
 		return err
 	}
-	b.service(hostRatings, a[hostRatings], b.nicArgs(hostRatings)...)
-	b.service(hostDetails, a[hostDetails], b.nicArgs(hostDetails)...)
-	b.service(hostReviewsV3, a[hostReviewsV3], append([]string{"--ratings", a[hostRatings]}, b.nicArgs(hostReviewsV3)...)...)
-	b.service(hostProductpage, a[hostProductpage], append([]string{
-		"--details", a[hostDetails], "--reviews", a[hostReviewsV3], "--ratings", a[hostRatings]}, b.nicArgs(hostProductpage)...)...)
+	for _, sv := range []struct {
+		host int
+		args []string
+	}{
+		{hostRatings, nil},
+		{hostDetails, nil},
+		{hostReviewsV3, []string{"--ratings", a[hostRatings]}},
+		{hostProductpage, []string{"--details", a[hostDetails], "--reviews", a[hostReviewsV3], "--ratings", a[hostRatings]}},
+	} {
+		if err := b.nicService(sv.host, a[sv.host], sv.args...); err != nil {
+			return err
+		}
+	}
 	b.plan.Entry = "http://" + a[hostProductpage] + "/productpage"
 	b.plan.NICModel = b.modelName()
 	return nil
@@ -79,11 +96,13 @@ func buildNICOffload(b *builder) error {
 		callerArgs = append(callerArgs, "--nic-cluster", c.Name+"="+strings.Join(c.Endpoints, ","))
 	}
 	for _, h := range []int{hostRatings, hostDetails, hostReviewsV1, hostReviewsV2, hostReviewsV3, hostProductpage} {
-		args := b.nicArgs(h)
+		var args []string
 		if calls(h) {
-			args = append(args, callerArgs...)
+			args = callerArgs
 		}
-		b.service(h, a[h], args...)
+		if err := b.nicService(h, a[h], args...); err != nil {
+			return err
+		}
 	}
 	b.plan.Entry = "http://" + a[hostProductpage] + "/productpage"
 	b.plan.Filters = b.opts.Filters

@@ -341,6 +341,12 @@ func TestNICPassthrough(t *testing.T) {
 			argOf(s.Args, "--nic-stats") != p.NICStats[s.Name] || !filepath.IsAbs(p.NICStats[s.Name]) {
 			t.Errorf("%s: %v (stats files %v)", s.Name, s.Args, p.NICStats)
 		}
+		// The NIC's admin API: on the host's own address, on a port of its
+		// own, listed with the process so the launcher waits for it.
+		adm, listen := argOf(s.Args, "--nic-admin"), argOf(s.Args, "--listen")
+		if ah, _, _ := strings.Cut(adm, ":"); adm == "" || adm == listen || !strings.HasPrefix(listen, ah+":") || !slices.Contains(s.Ready, adm) {
+			t.Errorf("%s: admin %q, listen %q, ready %v", s.Name, adm, listen, s.Ready)
+		}
 	}
 	if argOf(procOf(p, "productpage"), "--reviews") != argOf(procOf(p, "reviews-v3"), "--listen") {
 		t.Error("productpage does not call reviews-v3 directly")

@@ -6,7 +6,9 @@ import (
 	"context"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nicrt/nicrt/bookinfo-harness/load"
@@ -69,4 +71,29 @@ func testShares(t *testing.T, bin string) {
 			u.stop(t, sigint)
 		})
 	}
+}
+
+// testNICOffloadLoad: in a running nic-offload deployment, `nicrt load`
+// against productpage's NIC (its admin address is listed with the process)
+// swaps the lb filter on its egress chain for route with the reviews-v3
+// rule: pages then come from v3 alone, without a restart or a failed page.
+func testNICOffloadLoad(t *testing.T, bin string) {
+	u := startUp(t, bin, "--topology", topology.NICOffload)
+	if res := measure600(t, u.entry); res.Share("v1") == 0 || res.Share("v2") == 0 {
+		t.Fatalf("before the swap: versions %v, want lb's round robin", res.Versions)
+	}
+	ready := u.ready["productpage"]
+	if len(ready) != 2 {
+		t.Fatalf("productpage listed %v, want its service and its NIC's admin API", ready)
+	}
+	cfg, _ := filepath.Abs("../../examples/route/reviews-v3.json")
+	out, err := exec.Command(bin, "load", filepath.Join(wasmDirForTests(t), "route.wasm"), "--admin", ready[1],
+		"--chain", "egress", "--name", "lb-0", "--config", "@"+cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "egress") {
+		t.Fatalf("nicrt load: %v\n%s", err, out)
+	}
+	if res := measure600(t, u.entry); res.Versions["v3"] != 600 {
+		t.Errorf("after loading route reviews-v3 on productpage's NIC: versions %v, want all 600 from v3", res.Versions)
+	}
+	u.stop(t, sigint)
 }

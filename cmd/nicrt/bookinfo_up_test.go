@@ -28,6 +28,7 @@ type upProc struct {
 	cmd    *exec.Cmd
 	entry  string
 	pids   map[string]int
+	ready  map[string][]string // each process's listening addresses, as printed
 	logDir string
 	stderr *syncBuffer
 	done   chan error
@@ -44,7 +45,7 @@ func startUp(t *testing.T, bin string, args ...string) *upProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &upProc{cmd: cmd, pids: map[string]int{}, logDir: logDir, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	u := &upProc{cmd: cmd, pids: map[string]int{}, ready: map[string][]string{}, logDir: logDir, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = u.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func startUp(t *testing.T, bin string, args ...string) *upProc {
 			} else if f := strings.Fields(line); len(f) >= 3 && f[1] == "pid" {
 				pid, _ := strconv.Atoi(f[2])
 				u.pids[f[0]] = pid
+				u.ready[f[0]] = f[3:]
 			}
 		case <-timeout:
 			t.Fatalf("bookinfo up %v: no entry line; stderr:\n%s", args, u.stderr)
@@ -204,6 +206,7 @@ func TestHarness(t *testing.T) {
 	t.Run("headers-reach-ratings", func(t *testing.T) { testUpHeadersReachRatings(t, bin) })
 	t.Run("up-killed-leaves-nothing", func(t *testing.T) { testUpKilledLeavesNothing(t, bin) })
 	t.Run("shares", func(t *testing.T) { testShares(t, bin) })
+	t.Run("nic-offload-load", func(t *testing.T) { testNICOffloadLoad(t, bin) })
 	t.Run("serve-nic-usage", func(t *testing.T) { testServeNICUsage(t, bin) })
 	t.Run("serve-nic", func(t *testing.T) { testServeNIC(t, bin) })
 	t.Run("bench-short", func(t *testing.T) { testBenchShort(t, bin) })

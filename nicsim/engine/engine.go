@@ -57,6 +57,11 @@ type Result struct {
 	// instruction at the engine clock. It must be a deterministic function
 	// of the message and the filters' state.
 	Instructions uint64
+	// After is the number of instructions the filters executed once the
+	// message was decided: a stream's end-of-stream callbacks (log, done,
+	// delete). Envoy runs them after the response has left, so the model
+	// keeps the engine busy for them without delaying the message.
+	After uint64
 	// Verdict is the filters' decision.
 	Verdict Verdict
 	// Rewrite, when not nil, is the message as the filters changed it (a

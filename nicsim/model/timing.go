@@ -93,6 +93,13 @@ func (t *Timing) EngineTime(instructions uint64) Time {
 	return Time(math.Round(cycles * t.engineCycle))
 }
 
+// InstructionTime is the time an engine takes to execute instructions
+// alone, without the per-message cycles: the filters' work on a stream
+// after its message was decided.
+func (t *Timing) InstructionTime(instructions uint64) Time {
+	return Time(math.Round(float64(instructions) * t.Config.Engine.CyclesPerInstruction * t.engineCycle))
+}
+
 // HostScaled is the engine's cost in host-scaled mode: measured host time ×
 // HostScale.
 func (t *Timing) HostScaled(host Time) Time {

@@ -862,16 +862,23 @@ func (s *Sim) dispatch(p *pipe, now model.Time, m *engine.Message) (done, wait m
 	service := s.t.Cycles(int64(s.t.Config.Stages.Dispatch)+s.t.Beats(m.Head.Len)) + cost
 	start := max(enq, q.last())
 	done = start + service
+	// The end-of-stream work occupies the engine after the message has
+	// left it: it delays the messages queued behind, not this one.
+	// (Host-scaled cost measured it with the rest.)
+	var after model.Time
+	if ec.Cost != model.CostHostScaled {
+		after = s.t.InstructionTime(res.After)
+	}
 	s.stats.Engine.noteDepth(q.len()) // messages waiting once this one is queued
-	q.done = append(q.done, done)
+	q.done = append(q.done, done+after)
 	es := &s.stats.Engine
 	es.Messages++
-	es.Instructions += res.Instructions
+	es.Instructions += res.Instructions + res.After
 	es.Service += service
 	es.Wait += start - now
 	es.MaxWait = max(es.MaxWait, start-now)
 	es.PerEngine[best]++
-	es.Busy[best] += service
+	es.Busy[best] += service + after
 	switch {
 	case err != nil:
 		es.Errors++

@@ -498,3 +498,39 @@ func TestStreaming(t *testing.T) {
 		t.Errorf("stats: %d forwarded of %d frames", res.Stats.Forwarded, res.Stats.Frames)
 	}
 }
+
+// afterEngine charges instr to each message and after to the work that
+// follows it (a stream's end-of-stream callbacks).
+type afterEngine struct{ instr, after uint64 }
+
+func (e afterEngine) Process(*engine.Message) (engine.Result, error) {
+	return engine.Result{Instructions: e.instr, After: e.after}, nil
+}
+
+// TestEngineAfterWork: end-of-stream work keeps the engine busy after its
+// message has left: the message itself departs as if there were none, the
+// one queued behind it waits that much longer, and the engine's busy time
+// and instruction count include it.
+func TestEngineAfterWork(t *testing.T) {
+	times := []model.Time{0, 0} // two requests at once on one engine
+	c := serviceModel(1, 8, model.PolicyDrop, 0)
+	tm := timing(t, c)
+	plain := run(t, engineLoad(t, times), c, []engine.Engine{afterEngine{instr: 1000}})
+	tail := run(t, engineLoad(t, times), c, []engine.Engine{afterEngine{instr: 1000, after: 250}})
+	extra := tm.InstructionTime(250)
+	if extra != 1*model.Microsecond {
+		t.Fatalf("250 instructions at the default model take %v, want 1µs", extra)
+	}
+	if tail.Depart[0] != plain.Depart[0] {
+		t.Errorf("the first message left at %v with end-of-stream work, %v without: it must not wait for its own", tail.Depart[0], plain.Depart[0])
+	}
+	if got := tail.Depart[1] - plain.Depart[1]; got != extra {
+		t.Errorf("the second message left %v later, want %v (the first's end-of-stream work)", got, extra)
+	}
+	if got := tail.Stats.Engine.Wait - plain.Stats.Engine.Wait; got != extra {
+		t.Errorf("engine wait grew by %v, want %v", got, extra)
+	}
+	if tail.Stats.Engine.Instructions != 2*1250 || tail.Stats.Engine.Busy[0]-plain.Stats.Engine.Busy[0] != 2*extra {
+		t.Errorf("instructions %d (want 2500), busy +%v (want %v)", tail.Stats.Engine.Instructions, tail.Stats.Engine.Busy[0]-plain.Stats.Engine.Busy[0], 2*extra)
+	}
+}

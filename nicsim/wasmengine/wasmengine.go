@@ -161,8 +161,9 @@ func (e *Engine) request(m *engine.Message) (engine.Result, error) {
 	default:
 		res.Verdict = engine.Drop
 	}
-	s.Close()
 	res.Instructions = s.Instructions()
+	s.Close()
+	res.After = s.Instructions() - res.Instructions
 	if lr := s.LocalResponse(); lr != nil && lr.Err != nil {
 		return res, lr.Err
 	}
@@ -217,10 +218,13 @@ func (e *Engine) response(m *engine.Message) (engine.Result, error) {
 	default:
 		res.Verdict = engine.Drop
 	}
-	if m.Final {
-		s.Close()
-	}
 	res.Instructions = s.Instructions() - o.counted
+	if m.Final {
+		// log, done and delete run after the response has gone (Envoy's
+		// order): charged to the engine, not to the response's transit.
+		s.Close()
+		res.After = s.Instructions() - o.counted - res.Instructions
+	}
 	o.counted = s.Instructions()
 	if lr := s.LocalResponse(); v == runtime.Respond && lr != nil && lr.Err != nil {
 		return res, lr.Err
