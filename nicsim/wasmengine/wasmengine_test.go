@@ -21,6 +21,11 @@ import (
 // replayWith replays the sample capture through the NIC with the test guest
 // in its "bench" mode (it sets x-bench: 1 on every request).
 func replayWith(t *testing.T, wasm []byte, cfg string) (*replay.Report, []pcapio.Record) {
+	return replayWrapped(t, wasm, cfg, nil)
+}
+
+// replayWrapped is replayWith with each engine wrapped by wrap (nil: none).
+func replayWrapped(t *testing.T, wasm []byte, cfg string, wrap func(engine.Engine) engine.Engine) (*replay.Report, []pcapio.Record) {
 	t.Helper()
 	recs, err := pcapio.ReadFile("../testdata/http.pcap")
 	if err != nil {
@@ -42,6 +47,9 @@ func replayWith(t *testing.T, wasm []byte, cfg string) (*replay.Report, []pcapio
 		es := make([]engine.Engine, n)
 		for i := range es {
 			es[i] = e
+			if wrap != nil {
+				es[i] = wrap(e)
+			}
 		}
 		return es, nil
 	}}
@@ -140,5 +148,51 @@ func TestMayPause(t *testing.T) {
 		if got := MayPause(h.Inspect(ctx, wasmbuild.Go(t, c.dir))); got != c.want {
 			t.Errorf("%s: MayPause %v, want %v", c.dir, got, c.want)
 		}
+	}
+}
+
+// recorder keeps what an engine reported for each message.
+type recorder struct {
+	engine.Engine
+	got *[]recorded
+}
+
+type recorded struct {
+	response, final bool
+	res             engine.Result
+}
+
+func (r recorder) Process(m *engine.Message) (engine.Result, error) {
+	res, err := r.Engine.Process(m)
+	*r.got = append(*r.got, recorded{response: m.Head.Status != 0, final: m.Final, res: res})
+	return res, err
+}
+
+// TestEndOfStreamWorkIsAfter: a stream's closing callbacks (log, done,
+// delete) are reported as After on the response that ends it, apart from
+// the instructions that decide the response; requests report none.
+func TestEndOfStreamWorkIsAfter(t *testing.T) {
+	wasm := wasmbuild.Go(t, "../../runtime/testdata/guests/testguest")
+	var got []recorded
+	rep, _ := replayWrapped(t, wasm, "bench=1", func(e engine.Engine) engine.Engine { return recorder{e, &got} })
+	var responses int
+	var total uint64
+	for _, g := range got {
+		total += g.res.Instructions + g.res.After
+		switch {
+		case !g.response && g.res.After != 0:
+			t.Errorf("a request reported %d instructions after it", g.res.After)
+		case g.response && g.final:
+			responses++
+			if g.res.After == 0 || g.res.Instructions == 0 {
+				t.Errorf("a final response: %d instructions, %d after; want both", g.res.Instructions, g.res.After)
+			}
+		}
+	}
+	if responses == 0 {
+		t.Fatal("no final response reached the engines")
+	}
+	if st := rep.Sim.Stats.Engine; st.Instructions != total {
+		t.Errorf("the simulation charged %d instructions, the engine reported %d", st.Instructions, total)
 	}
 }
