@@ -96,7 +96,7 @@ func TestWrite(t *testing.T) {
 		md, _ := os.ReadFile(filepath.Join(dir, MDFile))
 		for _, want := range []string{"# Bookinfo /productpage latency by topology", "| direct ", "4.00 (×2.00)", "![p90 latency vs connections](p90-vs-connections.png)",
 			"**nic-offload** — not measured: not built", "on box: 2 CPUs", "0123456789ab",
-			"## Simulated NICs", "| direct | productpage | fpga-250mhz | 200 | 3 (1.5%) | 0.0 | 12.5 |"} {
+			"## Simulated NICs", "| direct | productpage | fpga-250mhz | 200 | 0.00 | 3 (1.5%) | 0.0 | 12.5 |"} {
 			if !strings.Contains(string(md), want) {
 				t.Errorf("report.md lacks %q:\n%s", want, md)
 			}
@@ -190,7 +190,7 @@ func TestProjections(t *testing.T) {
 		"| direct (measured)                        | 2.00         | 8.00          |\n" +
 		"| sidecar-both (measured)                  | 4.00 (×2.00) | 16.00 (×2.00) |\n" +
 		"| nic-offload, modelled card: +500 µs/page | 2.50 (×1.25) | 8.50 (×1.06)  |\n" +
-		"\nOffloading sidecar-both's filters to the modelled cards wins back 75% at 1, 94% at 4 connections of the p90 its sidecars add.\n"
+		"\nOffloading sidecar-both's filters to the modelled cards wins back 75.0% at 1, 93.8% at 4 connections of the p90 its sidecars add.\n"
 	if b.String() != want {
 		t.Errorf("projections:\n%s\nwant:\n%s", b.String(), want)
 	}
