@@ -52,14 +52,13 @@ func (s *Stats) WritePrometheus(w io.Writer) error {
 	fmt.Fprintf(b, "nicrt_nic_modeled_seconds_total %g\n", sec(s.Modeled))
 	family("nicrt_nic_underruns_total", "counter", fmt.Sprintf("Released messages that left more than the tolerance (%v) after their modeled departure.", s.Tolerance))
 	fmt.Fprintf(b, "nicrt_nic_underruns_total %d\n", s.Underruns)
-	kinds := [4]string{"requests_in", "responses_out", "requests_out", "responses_in"} // MessageKinds
 	family("nicrt_nic_kind_messages_total", "counter", "Released HTTP messages by kind: requests in (wire to host), responses out, requests out (host to wire), responses in.")
 	for k, kl := range s.ByKind {
-		fmt.Fprintf(b, "nicrt_nic_kind_messages_total{kind=%q} %d\n", kinds[k], kl.Lateness.N)
+		fmt.Fprintf(b, "nicrt_nic_kind_messages_total{kind=%q} %d\n", kindLabels[k], kl.Lateness.N)
 	}
 	family("nicrt_nic_kind_underruns_total", "counter", "Underruns by message kind.")
 	for k, kl := range s.ByKind {
-		fmt.Fprintf(b, "nicrt_nic_kind_underruns_total{kind=%q} %d\n", kinds[k], kl.Underruns)
+		fmt.Fprintf(b, "nicrt_nic_kind_underruns_total{kind=%q} %d\n", kindLabels[k], kl.Underruns)
 	}
 	for _, l := range []struct {
 		name, help string

@@ -184,9 +184,6 @@ func (n *NIC) finishMsg(h *half, d *msgDesc, last *frameRec) {
 	c := h.c
 	if !d.dropped {
 		n.ctr.messages[b2i(h.toHost)]++
-		if d.request {
-			n.ctr.requests[b2i(h.toHost)]++
-		}
 		n.ctr.modeled += max(last.at, d.heldUntil) - last.arrive
 		late := h.curLate
 		h.curLate = 0

@@ -18,11 +18,10 @@ type counters struct {
 	framesIn, bytesIn   [2]int64 // [egress, ingress]
 	framesOut, bytesOut [2]int64
 	messages            [2]int64
-	requests            [2]int64   // released request messages, by direction
 	modeled             model.Time // modeled transit the NIC added (see Stats.Modeled)
 	underruns           int64
 	frameLate, msgLate  hist
-	kindLate            [4]hist  // msgLate by message kind (msgKind)
+	kindLate            [4]hist  // msgLate by message kind (msgKind); their counts count the kinds
 	kindUnderruns       [4]int64 // underruns by message kind
 	dropped             [8]int64 // by sim.Drop
 	localReplies        int64    // requests the filters answered locally
@@ -152,6 +151,9 @@ type KindLateness struct {
 // responses go out; an egress connection's the other way round.
 var MessageKinds = [4]string{"requests in (wire→host)", "responses out (host→wire)", "requests out (host→wire)", "responses in (wire→host)"}
 
+// kindLabels are MessageKinds as Prometheus label values.
+var kindLabels = [4]string{"requests_in", "responses_out", "requests_out", "responses_in"}
+
 // msgKind indexes MessageKinds.
 func msgKind(request, toHost bool) int {
 	switch {
@@ -183,7 +185,7 @@ func (n *NIC) Stats() Stats {
 		Model: n.opt.Model.Name, Uptime: time.Since(n.clk.start), Open: n.open.Load(),
 		Connections: map[string]int64{}, Dropped: map[string]int64{},
 		FramesIn: c.framesIn, FramesOut: c.framesOut, BytesIn: c.bytesIn, BytesOut: c.bytesOut,
-		Messages: c.messages, Requests: c.requests, Modeled: dur(c.modeled), Tolerance: n.opt.Tolerance, Underruns: c.underruns,
+		Messages: c.messages, Requests: [2]int64{c.kindLate[2].n, c.kindLate[0].n}, Modeled: dur(c.modeled), Tolerance: n.opt.Tolerance, Underruns: c.underruns,
 		MessageLateness: c.msgLate.latency(), FrameLateness: c.frameLate.latency(),
 		Oversleep: c.oversleep.latency(), Margin: n.mrgNow(),
 		LocalReplies: c.localReplies, FilterErrors: c.filterErrors, Resets: c.resets,
