@@ -322,3 +322,32 @@ func must(t testing.TB, cond bool, format string, args ...any) {
 var _ = fmt.Sprintf
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// statsSettle reads stats until every wanted line is present and returns
+// the last read. A request's counters are bumped when its stream ends,
+// which is after the client has read the response, so a test that reads
+// stats straight after a request would race the sidecar; the wait is
+// bounded and the failure message shows what was missing.
+func statsSettle(t testing.TB, read func() (string, error), wants ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing []string
+		for _, w := range wants {
+			if !strings.Contains(got, w) {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats lack %q after 5s:\n%s", missing, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
