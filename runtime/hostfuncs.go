@@ -494,7 +494,7 @@ func (v *vm) proxySetSharedData(st []uint64) abi.Status {
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
-	return v.p.host.shared.set(v.p.cfg.VMID, key, val, u32(st, 4))
+	return v.p.shared.set(key, val, u32(st, 4))
 }
 
 func (v *vm) proxyGetSharedData(st []uint64) abi.Status {
@@ -505,7 +505,12 @@ func (v *vm) proxyGetSharedData(st []uint64) abi.Status {
 	if _, ok := v.mem.Read(u32(st, 4), 4); !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
-	val, cas, found := v.p.host.shared.get(v.p.cfg.VMID, key)
+	// The value is copied out under the store's lock into a buffer of this
+	// VM's (guarded by v.mu, as every host call is), then into the guest.
+	val, cas, found := v.p.shared.get(key, v.sharedBuf)
+	if cap(val) <= maxSharedBuf {
+		v.sharedBuf = val
+	}
 	if !found {
 		return abi.StatusNotFound
 	}
@@ -515,6 +520,10 @@ func (v *vm) proxyGetSharedData(st []uint64) abi.Status {
 	v.mem.WriteUint32Le(u32(st, 4), cas)
 	return abi.StatusOK
 }
+
+// maxSharedBuf bounds the buffer a VM keeps for shared-data reads; a larger
+// value is read through a buffer of its own.
+const maxSharedBuf = 4 << 10
 
 func (v *vm) proxyRegisterSharedQueue(st []uint64) abi.Status {
 	name, ok := v.read(u32(st, 0), u32(st, 1))

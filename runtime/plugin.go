@@ -89,6 +89,7 @@ type Plugin struct {
 
 	replacing sync.WaitGroup
 	stats     pluginCounters
+	shared    *sharedSpace // the shared-data namespace of cfg.VMID
 	// started is closed and replaced each time a replacement VM is stored,
 	// waking streams that found no live VM.
 	startedMu sync.Mutex
@@ -228,6 +229,7 @@ func (h *Host) Load(ctx context.Context, wasm []byte, cfg PluginConfig) (*Plugin
 		interruptible: prep.interruptible,
 		compiled:      compiled,
 		vms:           make([]atomic.Pointer[vm], cfg.PoolSize),
+		shared:        h.shared.space(cfg.VMID),
 		info: PluginInfo{
 			Name: cfg.Name, RootID: cfg.RootID, VMID: cfg.VMID,
 			SHA256: hex.EncodeToString(sum[:]), Size: original, ABIVersion: rep.ABIVersion,

@@ -10,49 +10,89 @@ import (
 // vm_id, visible to every VM of every plugin with that vm_id, with a
 // compare-and-swap token per key.
 type sharedData struct {
+	mu sync.Mutex // guards ns
+	ns map[string]*sharedSpace
+}
+
+// sharedSpace is one vm_id's namespace. It has a lock of its own, so
+// plugins of different vm_ids never wait for each other, and a plugin keeps
+// a pointer to its space: a host call finds it without a lookup by name.
+type sharedSpace struct {
 	mu sync.Mutex
-	ns map[string]map[string]*sharedEntry
+	m  map[string]*sharedEntry
 }
 
 type sharedEntry struct {
-	val []byte
+	val []byte // owned by the store: readers copy it out under mu
 	cas uint32
 }
 
-func (d *sharedData) init() { d.ns = map[string]map[string]*sharedEntry{} }
+func (d *sharedData) init() { d.ns = map[string]*sharedSpace{} }
 
-func (d *sharedData) get(vmID string, key []byte) ([]byte, uint32, bool) {
+// space returns vmID's namespace, creating it on first use. Namespaces are
+// never removed, so the pointer stays valid for the host's lifetime.
+func (d *sharedData) space(vmID string) *sharedSpace {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.ns[vmID][string(key)]
-	if !ok {
+	sp := d.ns[vmID]
+	if sp == nil {
+		sp = &sharedSpace{m: map[string]*sharedEntry{}}
+		d.ns[vmID] = sp
+	}
+	return sp
+}
+
+// get returns a copy of key's value in vmID's namespace and its token.
+func (d *sharedData) get(vmID string, key []byte) ([]byte, uint32, bool) {
+	d.mu.Lock()
+	sp := d.ns[vmID]
+	d.mu.Unlock()
+	if sp == nil {
 		return nil, 0, false
 	}
-	return e.val, e.cas, true
+	return sp.get(key, nil)
+}
+
+// set is sharedSpace.set in vmID's namespace.
+func (d *sharedData) set(vmID string, key, val []byte, cas uint32) abi.Status {
+	return d.space(vmID).set(key, val, cas)
+}
+
+// get appends key's value to dst[:0] and returns it with the key's token.
+// The copy is made under the lock because set reuses a value's storage.
+func (sp *sharedSpace) get(key, dst []byte) ([]byte, uint32, bool) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	e, ok := sp.m[string(key)]
+	if !ok {
+		return dst[:0], 0, false
+	}
+	return append(dst[:0], e.val...), e.cas, true
 }
 
 // set stores val under key. A non-zero cas must equal the key's current
 // token (a missing key has none, so any cas creates it, as in Envoy). Each
 // successful set advances the token.
-func (d *sharedData) set(vmID string, key, val []byte, cas uint32) abi.Status {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m := d.ns[vmID]
-	if m == nil {
-		m = map[string]*sharedEntry{}
-		d.ns[vmID] = m
-	}
-	e, ok := m[string(key)]
+func (sp *sharedSpace) set(key, val []byte, cas uint32) abi.Status {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	e, ok := sp.m[string(key)]
 	if !ok {
-		m[string(key)] = &sharedEntry{val: append([]byte(nil), val...), cas: 1}
+		sp.m[string(key)] = &sharedEntry{val: append([]byte(nil), val...), cas: 1}
 		return abi.StatusOK
 	}
 	if cas != 0 && cas != e.cas {
 		return abi.StatusCASMismatch
 	}
-	// Values are replaced, never modified in place: get hands the old slice
-	// to callers without holding the lock.
-	e.val = append([]byte(nil), val...)
+	// Overwrite in place (no allocation per write: counters such as
+	// round robin's position are written on every request) unless the
+	// old storage is too small, or so much larger that keeping it would
+	// hold on to memory a value no longer needs.
+	if len(val) <= cap(e.val) && cap(e.val) <= 2*len(val)+64 {
+		e.val = append(e.val[:0], val...)
+	} else {
+		e.val = append([]byte(nil), val...)
+	}
 	e.cas++
 	if e.cas == 0 {
 		e.cas = 1

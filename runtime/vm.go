@@ -98,6 +98,10 @@ type vm struct {
 	tickMu   sync.Mutex
 	tickStop chan struct{}
 
+	// sharedBuf receives shared-data values on their way into the guest
+	// (guarded by mu; reused, so reads do not allocate).
+	sharedBuf []byte
+
 	nextCall uint32 // HTTP callout tokens (guarded by mu)
 	warned   map[string]bool
 	startLog *startLog // non-nil while starting: guest lines kept for LoadError
