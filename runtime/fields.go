@@ -47,6 +47,14 @@ type name interface{ ~string | ~[]byte }
 // gives it value, and drops later duplicates; a new field gets key
 // lowercased.
 func setField[K name](f *Fields, key K, value string) {
+	if !replaceField(f, key, value) {
+		*f = append(*f, Field{lower(string(key)), value})
+	}
+}
+
+// replaceField is setField for a name already present: it reports false,
+// changing nothing, when no field is named key.
+func replaceField[K name](f *Fields, key K, value string) bool {
 	fs := *f
 	for i := range fs {
 		if equalFold(fs[i].Name, key) {
@@ -60,10 +68,10 @@ func setField[K name](f *Fields, key K, value string) {
 			}
 			clear(fs[j:])
 			*f = fs[:j]
-			return
+			return true
 		}
 	}
-	*f = append(fs, Field{lower(string(key)), value})
+	return false
 }
 
 // delField removes every field named key.

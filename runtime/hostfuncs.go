@@ -85,7 +85,12 @@ func instantiateEnv(ctx context.Context, rt wazero.Runtime) error {
 		fn := f.fn
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, st []uint64) {
-				v, _ := ctx.Value(vmKey{}).(*vm)
+				var v *vm
+				if c, ok := ctx.(*vmContext); ok {
+					v = c.v
+				} else {
+					v, _ = ctx.Value(vmKey{}).(*vm)
+				}
 				if v == nil {
 					st[0] = uint64(abi.StatusInternalFailure)
 					return
@@ -360,7 +365,7 @@ func (v *vm) proxyAddHeaderMapValue(st []uint64) abi.Status {
 	if s != abi.StatusOK {
 		return s
 	}
-	*f = append(*f, Field{lowerBytes(key), string(val)})
+	*f = append(*f, Field{v.strs.name(key), v.strs.value(val)})
 	return abi.StatusOK
 }
 
@@ -373,7 +378,10 @@ func (v *vm) proxyReplaceHeaderMapValue(st []uint64) abi.Status {
 	if s != abi.StatusOK {
 		return s
 	}
-	setField(f, key, string(val))
+	value := v.strs.value(val)
+	if !replaceField(f, key, value) {
+		*f = append(*f, Field{v.strs.name(key), value})
+	}
 	return abi.StatusOK
 }
 

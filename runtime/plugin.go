@@ -281,7 +281,7 @@ func (p *Plugin) startVM(ctx context.Context, slot int) (*vm, []string, error) {
 	capture := &startLog{}
 	vctx, cancel := context.WithCancel(context.Background())
 	v := &vm{p: p, slot: slot, cancel: cancel, rootID: 1, nextID: 1, ctxs: map[uint32]*pctx{}}
-	v.ctx = context.WithValue(vctx, vmKey{}, v)
+	v.ctx = &vmContext{vctx, v}
 	v.startLog = capture
 	stdout := &guestWriter{v: v, level: LogInfo}
 	stderr := &guestWriter{v: v, level: LogError}

@@ -49,6 +49,22 @@ func (c callback) String() string { return callbackNames[c] }
 // its own context, which wazero hands back to host functions unchanged.
 type vmKey struct{}
 
+// vmContext is the context a VM calls its guest with. Host functions find
+// their VM with a type assertion on it, which costs less than the
+// context.Value lookup they fall back to (for a context wazero wrapped).
+type vmContext struct {
+	context.Context
+	v *vm
+}
+
+// Value answers vmKey with the VM, other keys as the parent does.
+func (c *vmContext) Value(key any) any {
+	if _, ok := key.(vmKey); ok {
+		return c.v
+	}
+	return c.Context.Value(key)
+}
+
 // vm is one instance of a plugin's module with its root context. It runs one
 // guest call at a time (mu), because a wazero module instance is not safe for
 // concurrent calls.
@@ -98,6 +114,7 @@ type vm struct {
 	tickMu   sync.Mutex
 	tickStop chan struct{}
 
+	strs internCache // header names and values guests write (guarded by mu)
 	// sharedBuf receives shared-data values on their way into the guest
 	// (guarded by mu; reused, so reads do not allocate).
 	sharedBuf []byte
