@@ -211,8 +211,8 @@ func FuzzHostCalls(f *testing.F) {
 		req, rtr := request("fuzz", "x-in", "v"), Fields{{"x-t", "1"}}
 		resp, ptr := Fields{{":status", "200"}, {"x-r", "r"}}, Fields{{"x-rt", "2"}}
 		s.reqHeaders, s.reqTrailers, s.respHeaders, s.respTrailers = &req, &rtr, &resp, &ptr
-		s.dirs[dirRequest].phase = phase(mode % 4)
-		s.dirs[dirResponse].phase = phase((mode >> 2) % 4)
+		s.dirs[dirRequest].phase.store(phase(mode % 4))
+		s.dirs[dirResponse].phase.store(phase((mode >> 2) % 4))
 		s.dirs[dirRequest].body, s.dirs[dirResponse].body = []byte("request body"), []byte("response body")
 		v.cur = c
 		if mode&0x10 != 0 {

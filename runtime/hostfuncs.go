@@ -151,7 +151,7 @@ func (v *vm) buffer(t abi.BufferType) ([]byte, abi.Status) {
 		s, d := v.cur.s, direction(t-abi.BufferHTTPRequestBody)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.dirs[d].phase != phaseBody {
+		if s.dirs[d].phase.load() != phaseBody {
 			return nil, abi.StatusNotFound
 		}
 		return s.dirs[d].body, abi.StatusOK
@@ -201,7 +201,7 @@ func (v *vm) proxySetBufferBytes(st []uint64) abi.Status {
 	s, d := v.cur.s, direction(t-abi.BufferHTTPRequestBody)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dirs[d].phase != phaseBody {
+	if s.dirs[d].phase.load() != phaseBody {
 		return abi.StatusNotFound
 	}
 	old := s.dirs[d].body
@@ -259,10 +259,7 @@ func (v *vm) fields(t abi.MapType, write bool) (*Fields, abi.Status) {
 			return nil, abi.StatusNotFound
 		}
 		if write {
-			s.mu.Lock()
-			cur := s.dirs[d].phase
-			s.mu.Unlock()
-			if cur != ph {
+			if s.dirs[d].phase.load() != ph {
 				return nil, abi.StatusBadArgument
 			}
 		}

@@ -85,6 +85,12 @@ const (
 
 type phase int
 
+// atomicPhase is a phase read and written atomically.
+type atomicPhase struct{ v atomic.Int32 }
+
+func (a *atomicPhase) load() phase   { return phase(a.v.Load()) }
+func (a *atomicPhase) store(p phase) { a.v.Store(int32(p)) }
+
 const (
 	phaseNone phase = iota
 	phaseHeaders
@@ -95,7 +101,10 @@ const (
 
 // dirState tracks one direction of a stream.
 type dirState struct {
-	phase phase
+	// phase is changed under Stream.mu, and atomic so that a host call
+	// asking whether a map may be written now reads it without the lock
+	// (the answer could change as soon as the lock was released anyway).
+	phase atomicPhase
 	body  []byte // the body buffer a body callback sees
 	// pause bookkeeping: inCall from just before a callback until its result
 	// is processed; a continue arriving then sets early, a continue while
@@ -329,7 +338,7 @@ func (s *Stream) body(ctx context.Context, d direction, cb callback, chunk []byt
 
 func (s *Stream) setPhase(d direction, ph phase) {
 	s.mu.Lock()
-	s.dirs[d].phase = ph
+	s.dirs[d].phase.store(ph)
 	s.mu.Unlock()
 }
 
@@ -445,7 +454,7 @@ func (s *Stream) resume(d direction) {
 		return
 	case ds.inCall:
 		ds.early = true
-	case ds.phase == phaseBody && len(s.ctxs) > 0:
+	case ds.phase.load() == phaseBody && len(s.ctxs) > 0:
 		// continue while buffering body: forward what is buffered with the
 		// next chunk (nothing else to do until the data plane sends more).
 	}
@@ -574,7 +583,8 @@ func (s *Stream) Close() {
 	}
 	s.closed = true
 	s.mu.Lock()
-	s.dirs[0].phase, s.dirs[1].phase = phaseDone, phaseDone
+	s.dirs[0].phase.store(phaseDone)
+	s.dirs[1].phase.store(phaseDone)
 	s.mu.Unlock()
 	pending := false
 	for i := range s.ctxs {
