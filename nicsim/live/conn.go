@@ -71,9 +71,17 @@ type conn struct {
 	client, server *half
 
 	// The handshake: the SYN and SYN-ACK cross the NIC when the connection
-	// opens; hsLeft counts those not yet gone, hsShift sums their transits.
+	// opens; hsLeft counts those not yet gone, hsShift sums their transits,
+	// hsEnd is when the last of them left.
 	hsLeft  int
 	hsShift model.Time
+	hsEnd   model.Time
+	// synGone, for a relayed connection, is closed when the client's SYN
+	// has crossed the NIC (or the connection was aborted): only then does
+	// the host see the connection, so only then does the relay dial it,
+	// and the SYN-ACK is offered when that dial completes. A NIC in front
+	// of a host cannot overlap its own handshake transit with the host's.
+	synGone chan struct{}
 	// firstFlight is true until the server's first byte left the NIC: the
 	// client's bytes until then are offered hsShift later than they were
 	// read (see half.offer).

@@ -345,7 +345,7 @@ func (n *NIC) enqueue(h *half, data []byte, ck *chunk, flags frame.Flags, arrive
 		if c.hsLeft > 0 {
 			at = never
 		} else {
-			at = max(at, arrive+c.hsShift)
+			at = max(at, c.afterHandshake(arrive))
 		}
 	}
 	if h.qHead < len(h.q) || at > arrive {
@@ -437,7 +437,8 @@ func (n *NIC) newRec() *frameRec {
 }
 
 // openConn registers c and offers its handshake: the client's SYN and the
-// server's SYN-ACK, at the time the connection opened.
+// server's SYN-ACK, at the time the connection opened; a relayed
+// connection's SYN-ACK waits for its upstream (see conn.synGone).
 func (n *NIC) openConn(c *conn) {
 	now := n.clk.now()
 	t := max(now, n.lastT)
@@ -445,7 +446,9 @@ func (n *NIC) openConn(c *conn) {
 	n.flows[c.key] = c
 	c.hsLeft = 2
 	n.offerFrame(c.client, nil, nil, frame.SYN, t, true)
-	n.offerFrame(c.server, nil, nil, frame.SYN|frame.ACK, t, true)
+	if c.synGone == nil {
+		n.offerFrame(c.server, nil, nil, frame.SYN|frame.ACK, t, true)
+	}
 	n.open.Add(1)
 	n.conns.Add(1)
 	n.ctr.conns[c.kind]++
@@ -688,7 +691,7 @@ func (n *NIC) offerDue(now model.Time) {
 		for h.qHead < len(h.q) {
 			d := &h.q[h.qHead]
 			if d.shift && d.at == never && h.c.hsLeft == 0 {
-				d.at = d.arrive + h.c.hsShift
+				d.at = h.c.afterHandshake(d.arrive)
 			}
 			if d.at > now {
 				break

@@ -13,8 +13,12 @@ import (
 // Relay puts the NIC in front of a service nicrt did not write: it accepts
 // connections on ln, and passes each through the NIC (ingress: the filters
 // see the requests) to a new connection to upstream, the service's address
-// on the host. The upstream connect starts when the client's connection is
-// accepted, overlapping the handshake's trip through the NIC. When ctx
+// on the host. The connection's handshake is sequenced as it would be with
+// a card in front of the host: the client's SYN crosses the NIC, only then
+// is the upstream dialed (the host answering the SYN), and the SYN-ACK
+// crosses the NIC once that connect has completed; the client's first
+// request leaves after it. A relay that dialed at accept would hide the
+// modeled handshake behind its own connect time. When ctx
 // ends, Relay stops accepting, waits up to grace for open connections to
 // finish, and returns; the caller then closes the NIC (which resets what is
 // still open) and reads its stats.
@@ -103,9 +107,19 @@ func (n *NIC) relayConn(wire net.Conn, upstream string) error {
 		ws.close()
 		us.close()
 	}
+	synGone := make(chan struct{})
+	c.synGone = synGone
 	n.openConn(c)
 	n.mu.Unlock()
 	go func() {
+		<-synGone
+		n.mu.Lock()
+		closed := c.closed
+		n.mu.Unlock()
+		if closed {
+			us.attach(nil)
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.opt.DialTimeout)
 		up, err := n.dial(ctx, "tcp", upstream)
 		cancel()
@@ -115,6 +129,15 @@ func (n *NIC) relayConn(wire net.Conn, upstream string) error {
 			c.abort()
 			return
 		}
+		// The host's SYN-ACK reaches the NIC now.
+		n.mu.Lock()
+		if !c.closed {
+			t := max(n.clk.now(), n.lastT)
+			n.lastT = t
+			n.offerFrame(c.server, nil, nil, frame.SYN|frame.ACK, t, true)
+		}
+		n.mu.Unlock()
+		n.kick()
 		us.attach(up)
 		n.readLoop(up, c.server)
 	}()

@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nicrt/nicrt/nicsim/model"
 )
 
 // TestRelay: the NIC in front of a service it knows nothing about (the
@@ -110,5 +113,69 @@ func TestRelayUpstreamDown(t *testing.T) {
 	waitQuiet(t, n)
 	if st := n.Stats(); st.UpstreamErrors != 1 || st.Aborted != 1 {
 		t.Errorf("upstream errors %d, aborted %d", st.UpstreamErrors, st.Aborted)
+	}
+}
+
+// TestRelayHandshakeOrder: a relayed connection's handshake is sequenced
+// as with a card in front of the host. The relay dials the upstream only
+// after the client's SYN has crossed the NIC, and the client's request
+// reaches the upstream no sooner than the SYN-ACK's and the request's own
+// transit after that dial returned. A relay that dialed at accept would
+// hide the modeled handshake behind its own connect time: NIC − zero-cost
+// would then understate what the model adds. The model makes each crossing
+// 1 ms (MAC/PHY latency, everything else zero); the upstream's connect is
+// made 10 ms slow. Only lower bounds are checked: a slow machine cannot
+// fail them.
+func TestRelayHandshakeOrder(t *testing.T) {
+	const crossing = time.Millisecond
+	m, err := model.Parse([]byte(`
+name: one-ms-crossings
+clock_mhz: 10000
+line_rate_gbps: 1600
+mac_phy_latency_ns: 1000000
+pcie: {dma_latency_ns: 0, gbps: 10000}
+stages: {mac_rx: 0, parser: 0, flow_table: 0, reassembly: 0, dispatch: 0, deparser: 0, mac_tx: 0}
+engine: {clock_mhz: 10000, cycles_per_instruction: 0, per_message_cycles: 0}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqAt atomic.Int64
+	up := listen(t)
+	serve(t, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqAt.CompareAndSwap(0, time.Now().UnixNano())
+		io.WriteString(w, "ok")
+	}))
+	var dialStart, dialEnd atomic.Int64
+	var d net.Dialer
+	n := newNIC(t, Options{Model: m, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialStart.Store(time.Now().UnixNano())
+		time.Sleep(10 * time.Millisecond)
+		c, err := d.DialContext(ctx, network, addr)
+		dialEnd.Store(time.Now().UnixNano())
+		return c, err
+	}})
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Relay(ctx, ln, up.Addr().String(), 5*time.Second) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+
+	start := time.Now().UnixNano()
+	resps := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
+	if len(resps) != 1 || resps[0].StatusCode != 200 || body(resps[0]) != "ok" {
+		t.Fatalf("through the relay: %v", resps)
+	}
+	if got := time.Duration(dialStart.Load() - start); got < crossing {
+		t.Errorf("the relay dialed %v after the client connected; the SYN takes %v to cross the NIC", got, crossing)
+	}
+	if got := time.Duration(reqAt.Load() - dialEnd.Load()); got < 2*crossing {
+		t.Errorf("the request reached the upstream %v after its connect returned; the SYN-ACK and the request take %v to cross", got, 2*crossing)
+	}
+	if st := n.Stats(); st.Modeled < 4*crossing {
+		t.Errorf("modeled %v for one fetch, want at least 4 crossings (%v)", st.Modeled, 4*crossing)
 	}
 }

@@ -59,7 +59,12 @@ func (n *NIC) release(h *half, r *frameRec, now model.Time) {
 	if r.hs {
 		c.hsLeft--
 		c.hsShift += r.at - r.arrive
+		c.hsEnd = max(c.hsEnd, r.at)
 		n.ctr.modeled += r.at - r.arrive
+		if r.flags&frame.ACK == 0 && c.synGone != nil {
+			close(c.synGone)
+			c.synGone = nil
+		}
 		if c.hsLeft == 0 {
 			n.handshakeDone(c)
 		}
@@ -168,14 +173,24 @@ func (h *half) heldByJob(r *frameRec) bool {
 }
 
 // handshakeDone runs when the SYN and SYN-ACK have left: the client's first
-// flight, read meanwhile, may now be offered hsShift after it was read.
+// flight, read meanwhile, may now be offered (see conn.afterHandshake).
 func (n *NIC) handshakeDone(c *conn) {
 	h := c.client
 	for i := h.qHead; i < len(h.q); i++ {
 		if d := &h.q[i]; d.shift && d.at == never {
-			d.at = d.arrive + c.hsShift
+			d.at = c.afterHandshake(d.arrive)
 		}
 	}
+}
+
+// afterHandshake is when bytes of the client's first flight read at arrive
+// may be offered: the client sent them as soon as its connect returned, but
+// on the wire it could only have sent them once the SYN-ACK had reached
+// it, so they are offered the handshake's transit after they were read,
+// and never before the SYN-ACK left (which, for a relay, includes the
+// upstream's own connect time).
+func (c *conn) afterHandshake(arrive model.Time) model.Time {
+	return max(arrive+c.hsShift, c.hsEnd)
 }
 
 // finishMsg accounts for a message whose last frame has left (or was
@@ -259,6 +274,10 @@ func (n *NIC) abortLocked(c *conn) {
 	}
 	c.closed = true
 	n.ctr.aborted++
+	if c.synGone != nil {
+		close(c.synGone)
+		c.synGone = nil
+	}
 	for _, h := range c.h {
 		// Deferred bytes will never be offered: free them.
 		for i := h.qHead; i < len(h.q); i++ {
