@@ -2,6 +2,7 @@ package live
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nicrt/nicrt/nicsim/model"
 )
 
 // The live NIC's benchmarks. The machine is shared and noisy, so every
@@ -382,4 +385,51 @@ func BenchmarkHostGaps(b *testing.B) {
 	took := time.Since(start)
 	b.ReportMetric(float64(gaps)/took.Seconds(), "gaps/s")
 	b.ReportMetric(100*float64(lost)/float64(took), "lost-%")
+}
+
+// BenchmarkRelayPassthrough100us is examples/passthrough-curl in one
+// process: fresh GETs to an upstream directly, through a relay NIC with
+// the passthrough-100us model and through a relay NIC with the zero-cost
+// model (testdata/zero.yaml), interleaved. nic−zero is what the model adds
+// over the relay's own hop, as the example reports it; the NIC's own
+// account (modeled-µs/fetch) is what the model put in.
+//
+//	go test ./nicsim/live -run '^$' -bench RelayPassthrough100us -benchtime 1000x
+func BenchmarkRelayPassthrough100us(b *testing.B) {
+	up := listen(b)
+	serve(b, up, hello)
+	relay := func(m model.Config) (*NIC, string) {
+		n := newNIC(b, Options{Model: m})
+		ln := listen(b)
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Relay(ctx, ln, up.Addr().String(), time.Second) }()
+		b.Cleanup(func() { stop(); <-done })
+		return n, ln.Addr().String()
+	}
+	nic, viaNIC := relay(testModel(b, "passthrough-100us"))
+	_, viaZero := relay(testModel(b, "testdata/zero.yaml"))
+	direct := up.Addr().String()
+	buf := make([]byte, 4096)
+	for i := 0; i < 20; i++ {
+		freshGet(b, direct, buf)
+		freshGet(b, viaNIC, buf)
+		freshGet(b, viaZero, buf)
+	}
+	before := nic.Stats()
+	var d, v, z []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d = append(d, freshGet(b, direct, buf))
+		v = append(v, freshGet(b, viaNIC, buf))
+		z = append(z, freshGet(b, viaZero, buf))
+	}
+	b.StopTimer()
+	waitQuiet(b, nic)
+	st := nic.Stats()
+	b.ReportMetric(usf(median(d)), "direct-p50-µs")
+	b.ReportMetric(usf(median(z)), "zero-p50-µs")
+	b.ReportMetric(usf(median(v)), "nic-p50-µs")
+	b.ReportMetric(usf(median(v)-median(z)), "nic−zero-µs")
+	b.ReportMetric(usf(st.Modeled-before.Modeled)/float64(b.N), "modeled-µs/fetch")
 }
