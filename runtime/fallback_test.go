@@ -2,32 +2,22 @@ package runtime
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nicrt/nicrt/internal/wasmbuild"
 )
 
-// wat compiles a WAT test module with wabt's wat2wasm (installed by
-// .ci/install-deps).
+// wat compiles the WAT test module testdata/wat/NAME.wat (wasmbuild.WAT).
 func wat(t testing.TB, name string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("wat2wasm"); err != nil {
-		if os.Getenv("NICRT_SKIP_MISSING_TOOLS") == "1" {
-			t.Skip("wat2wasm not installed (NICRT_SKIP_MISSING_TOOLS=1)")
-		}
-		t.Fatal("wat2wasm is not installed: run .ci/install-deps (or set NICRT_SKIP_MISSING_TOOLS=1)")
-	}
-	out := filepath.Join(t.TempDir(), name+".wasm")
-	if b, err := exec.Command("wat2wasm", filepath.Join("testdata", "wat", name+".wat"), "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
-	}
-	b, err := os.ReadFile(out)
+	src, err := os.ReadFile(filepath.Join("testdata", "wat", name+".wat"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return wasmbuild.WAT(t, string(src))
 }
 
 // TestFallbackGuard: a module the interruption rewrite refuses (it uses

@@ -143,3 +143,26 @@ func C(t testing.TB, dir string) []byte {
 	}
 	return b
 }
+
+// WAT compiles WebAssembly text with wabt's wat2wasm and returns the module's
+// bytes; flags enable proposals (e.g. --enable-tail-call). Hand-written WAT
+// is how tests reach what no compiler emits on purpose: SIMD in a guest,
+// traps at chosen places, every section kind.
+func WAT(t testing.TB, src string, flags ...string) []byte {
+	t.Helper()
+	tool := RequireTool(t, "wat2wasm")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "m.wat"), filepath.Join(dir, "m.wasm")
+	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append(append([]string{}, flags...), in, "-o", out)
+	if msg, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s\n--- source ---\n%s", err, msg, src)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

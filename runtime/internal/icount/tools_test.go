@@ -22,25 +22,10 @@ func requireTool(t testing.TB, name string) string {
 	return wasmbuild.RequireTool(t, name)
 }
 
-// wat compiles WebAssembly text with wabt's wat2wasm (extra flags enable
-// proposals, e.g. --enable-tail-call).
+// wat compiles WebAssembly text (wasmbuild.WAT).
 func wat(t testing.TB, src string, flags ...string) []byte {
 	t.Helper()
-	tool := requireTool(t, "wat2wasm")
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "m.wat"), filepath.Join(dir, "m.wasm")
-	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := append(append([]string{}, flags...), in, "-o", out)
-	if msg, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s\n--- source ---\n%s", err, msg, src)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return wasmbuild.WAT(t, src, flags...)
 }
 
 // goTool returns the go command of the toolchain running the tests.

@@ -122,23 +122,10 @@ func cDebug(t testing.TB) []byte {
 	})
 }
 
-// wat compiles WebAssembly text with wat2wasm (flags enable proposals).
+// wat compiles WebAssembly text (wasmbuild.WAT).
 func wat(t testing.TB, src string, flags ...string) []byte {
 	t.Helper()
-	tool := requireTool(t, "wat2wasm")
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "m.wat"), filepath.Join(dir, "m.wasm")
-	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(exec.Command(tool, append(append([]string{}, flags...), in, "-o", out)...)); err != nil {
-		t.Fatalf("wat2wasm: %v\n--- source ---\n%s", err, src)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return wasmbuild.WAT(t, src, flags...)
 }
 
 // Hand-assembled binaries, for what no toolchain writes.
