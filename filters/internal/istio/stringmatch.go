@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/nicrt/nicrt/filters/internal/config"
+	"github.com/nicrt/nicrt/filters/internal/fasteq"
 )
 
 type matchKind uint8
@@ -31,7 +32,7 @@ type StringMatch struct {
 func (m *StringMatch) Match(s string) bool {
 	switch m.kind {
 	case matchExact:
-		return s == m.value
+		return fasteq.Equal(s, m.value)
 	case matchPrefix:
 		return strings.HasPrefix(s, m.value)
 	case matchRegex:
