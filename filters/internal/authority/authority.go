@@ -275,6 +275,15 @@ func (r *Remembering) Match(authority string) bool {
 	if r.valid && fasteq.Equal(authority, r.last) {
 		return r.match
 	}
+	return r.miss(authority)
+}
+
+// miss matches an authority other than the last one and remembers it. It is
+// out of line to keep Match, which runs on every request, small: in a
+// wasip1 module a jump costs in proportion to the size of its function.
+//
+//go:noinline
+func (r *Remembering) miss(authority string) bool {
 	r.last, r.match, r.valid = authority, r.set.Match(authority), true
 	return r.match
 }
