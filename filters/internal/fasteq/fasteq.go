@@ -16,15 +16,16 @@ func Equal(a, b string) bool {
 	if n != len(b) {
 		return false
 	}
-	if uint(n-4) > 12 { // n < 4 or n > 16
+	if !wordLoads || uint(n-4) > 12 { // n < 4 or n > 16
 		return a == b
 	}
 	pa := unsafe.Pointer(unsafe.StringData(a))
 	pb := unsafe.Pointer(unsafe.StringData(b))
 	// Two loads that together cover [0, n): the first word and the last,
-	// overlapping when n is less than twice the word. Wasm and Go's other
-	// targets allow unaligned loads; checkptr checks alignment only for
-	// types that hold pointers.
+	// overlapping when n is less than twice the word. The strings need not
+	// be aligned: wasm and the targets wordLoads names load unaligned words
+	// directly, and checkptr checks alignment only for types that hold
+	// pointers.
 	if n >= 8 {
 		return *(*uint64)(pa) == *(*uint64)(pb) &&
 			*(*uint64)(unsafe.Add(pa, n-8)) == *(*uint64)(unsafe.Add(pb, n-8))
