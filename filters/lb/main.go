@@ -46,7 +46,11 @@ type pluginContext struct {
 	lr    *sharedCounters // policy least_request: one counter per cluster
 
 	stateless statelessContext // every stream's context, except under least_request
-	service   authority.Remembering
+	// shared is &stateless as the interface NewHttpContext returns, nil
+	// under least_request: set once at configure time, so a new stream
+	// costs one nil check rather than a look at the policy.
+	shared  types.HttpContext
+	service authority.Remembering
 
 	requests      []proxywasm.MetricCounter // per cluster
 	inFlight      []proxywasm.MetricGauge   // per cluster, least_request only
@@ -68,6 +72,9 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	p.src = draw.New(cfg.seed)
 	p.stateless.p = p
+	if cfg.policy != leastRequest {
+		p.shared = &p.stateless
+	}
 	p.service = authority.Remember(authority.Set{cfg.service})
 	svc := cfg.service.String()
 	metric := func(name string, kv ...string) string {
@@ -113,9 +120,19 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 // share one stateless context, as passthrough's do, and a stream costs the
 // filter no context of its own.
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
-	if p.cfg.policy != leastRequest {
-		return &p.stateless
+	if p.shared != nil {
+		return p.shared
 	}
+	return p.newLeastRequestContext()
+}
+
+// newLeastRequestContext gives a least_request stream a context of its own.
+// It is out of line so that NewHttpContext, which every stream calls, stays
+// small: inlined, the pool's code made it cost ~100 wasm instructions for
+// the other policies too.
+//
+//go:noinline
+func (p *pluginContext) newLeastRequestContext() *httpContext {
 	h := p.ctxs.Get()
 	h.p, h.chosen, h.accounted = p, -1, false
 	return h

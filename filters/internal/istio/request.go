@@ -70,24 +70,21 @@ func (r *Request) Reset(fetch HeaderFunc) {
 
 // header returns a request header's value and whether it is present.
 func (r *Request) header(h header) (string, bool) {
-	cached := uint(h.slot) < maxSlots // false for -1
-	if cached {
-		switch r.state[h.slot] {
-		case slotPresent:
-			return r.vals[h.slot], true
-		case slotAbsent:
-			return "", false
-		}
+	i := uint(h.slot)
+	if i >= maxSlots { // -1: not cached
+		v, err := r.fetch(h.name)
+		return v, err == nil
+	}
+	if st := r.state[i]; st != slotUnknown {
+		return r.vals[i], st == slotPresent
 	}
 	v, err := r.fetch(h.name)
-	ok := err == nil
-	if cached {
-		r.vals[h.slot], r.state[h.slot] = v, slotAbsent
-		if ok {
-			r.state[h.slot] = slotPresent
-		}
+	if err != nil {
+		r.vals[i], r.state[i] = "", slotAbsent
+		return "", false
 	}
-	return v, ok
+	r.vals[i], r.state[i] = v, slotPresent
+	return v, true
 }
 
 // splitPath reads :path (through its slot) once per stream.
