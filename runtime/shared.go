@@ -42,22 +42,6 @@ func (d *sharedData) space(vmID string) *sharedSpace {
 	return sp
 }
 
-// get returns a copy of key's value in vmID's namespace and its token.
-func (d *sharedData) get(vmID string, key []byte) ([]byte, uint32, bool) {
-	d.mu.Lock()
-	sp := d.ns[vmID]
-	d.mu.Unlock()
-	if sp == nil {
-		return nil, 0, false
-	}
-	return sp.get(key, nil)
-}
-
-// set is sharedSpace.set in vmID's namespace.
-func (d *sharedData) set(vmID string, key, val []byte, cas uint32) abi.Status {
-	return d.space(vmID).set(key, val, cas)
-}
-
 // get appends key's value to dst[:0] and returns it with the key's token.
 // The copy is made under the lock because set reuses a value's storage.
 func (sp *sharedSpace) get(key, dst []byte) ([]byte, uint32, bool) {

@@ -9,6 +9,24 @@ import (
 	"github.com/nicrt/nicrt/runtime/internal/abi"
 )
 
+// get returns a copy of key's value in vmID's namespace and its token. It
+// and set reach a namespace by vm_id, for tests that look at the store from
+// outside a VM; host calls go through the plugin's own space.
+func (d *sharedData) get(vmID string, key []byte) ([]byte, uint32, bool) {
+	d.mu.Lock()
+	sp := d.ns[vmID]
+	d.mu.Unlock()
+	if sp == nil {
+		return nil, 0, false
+	}
+	return sp.get(key, nil)
+}
+
+// set is sharedSpace.set in vmID's namespace.
+func (d *sharedData) set(vmID string, key, val []byte, cas uint32) abi.Status {
+	return d.space(vmID).set(key, val, cas)
+}
+
 // TestSharedSpaceCopies: set overwrites a value's storage in place, so what
 // get returned earlier must be a copy that later writes leave alone, through
 // growing, shrinking and same-size values.
