@@ -2,7 +2,6 @@ package live
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/nicrt/nicrt/nicsim/model"
 )
 
 // The live NIC's benchmarks. The machine is shared and noisy, so every
@@ -398,17 +395,9 @@ func BenchmarkHostGaps(b *testing.B) {
 func BenchmarkRelayPassthrough100us(b *testing.B) {
 	up := listen(b)
 	serve(b, up, hello)
-	relay := func(m model.Config) (*NIC, string) {
-		n := newNIC(b, Options{Model: m})
-		ln := listen(b)
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Relay(ctx, ln, up.Addr().String(), time.Second) }()
-		b.Cleanup(func() { stop(); <-done })
-		return n, ln.Addr().String()
-	}
-	nic, viaNIC := relay(testModel(b, "passthrough-100us"))
-	_, viaZero := relay(testModel(b, "testdata/zero.yaml"))
+	nic := newNIC(b, Options{Model: testModel(b, "passthrough-100us")})
+	viaNIC := startRelay(b, nic, up.Addr().String())
+	viaZero := startRelay(b, newNIC(b, Options{Model: testModel(b, "testdata/zero.yaml")}), up.Addr().String())
 	direct := up.Addr().String()
 	buf := make([]byte, 4096)
 	for i := 0; i < 20; i++ {

@@ -160,3 +160,15 @@ func waitQuiet(t testing.TB, n *NIC) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// startRelay runs n.Relay in front of upstream on a fresh loopback listener
+// until the test ends, and returns the address clients dial.
+func startRelay(t testing.TB, n *NIC, upstream string) string {
+	t.Helper()
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Relay(ctx, ln, upstream, time.Second) }()
+	t.Cleanup(func() { stop(); <-done })
+	return ln.Addr().String()
+}

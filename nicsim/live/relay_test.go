@@ -90,13 +90,10 @@ func TestRelayUpstreamDown(t *testing.T) {
 	addr := dead.Addr().String()
 	dead.Close()
 	n := newNIC(t, Options{})
-	ln := listen(t)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go n.Relay(ctx, ln, addr, time.Second)
+	via := startRelay(t, n, addr)
 	// The reset may reach the client while its connect completes, or on
 	// its first read.
-	c, err := net.Dial("tcp4", ln.Addr().String())
+	c, err := net.Dial("tcp4", via)
 	if err == nil {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -155,17 +152,10 @@ engine: {clock_mhz: 10000, cycles_per_instruction: 0, per_message_cycles: 0}
 		dialEnd.Store(time.Now().UnixNano())
 		return c, err
 	}})
-	ln := listen(t)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Relay(ctx, ln, up.Addr().String(), 5*time.Second) }()
-	defer func() {
-		stop()
-		<-done
-	}()
+	via := startRelay(t, n, up.Addr().String())
 
 	start := time.Now().UnixNano()
-	resps := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
+	resps := exchange(t, via, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
 	if len(resps) != 1 || resps[0].StatusCode != 200 || body(resps[0]) != "ok" {
 		t.Fatalf("through the relay: %v", resps)
 	}
